@@ -1,0 +1,147 @@
+"""A model bundle: one file that carries everything needed to run a model on a live stream."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bci_stream import registry
+from bci_stream.filters import FilterSpec
+from bci_stream.normalizer import Prior, StratifiedNormalizer
+from bci_stream.stream import StreamInfo
+
+FORMAT = "bci-stream-bundle/1"
+
+
+class BundleError(ValueError):
+    pass
+
+
+@dataclass
+class ModelBundle:
+    architecture: str
+    arch_kwargs: dict
+    state_dict: dict
+    features: str
+    channels: list[str]
+    srate: float
+    unit: str
+    class_names: list[str]
+    window: float
+    hop: float
+    filters: dict = field(default_factory=lambda: FilterSpec().to_dict())
+    # {"mode": "stratified"|"none", "prior_mean": [...], "prior_var": [...], "prior_weight": n, "halflife": h}
+    normalization: dict = field(default_factory=lambda: {"mode": "none"})
+    report: dict = field(default_factory=dict)
+    name: str = ""
+
+    # persistence --------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> Path:
+        """Atomic write, so a crash never leaves half a model where a good one was."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        payload = {"format": FORMAT, **asdict(self)}
+        payload["state_dict"] = {k: v.detach().cpu() for k, v in self.state_dict.items()}
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        os.close(fd)
+        try:
+            torch.save(payload, tmp)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "ModelBundle":
+        path = Path(path)
+        if not path.is_file():
+            raise BundleError(f"model bundle {path}: no such file")
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:  # torch raises several types for foreign files
+            raise BundleError(f"model bundle {path}: not a bci-stream bundle ({e.__class__.__name__}: {e})") from None
+        if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+            raise BundleError(f"model bundle {path}: expected format {FORMAT!r}, got {payload.get('format') if isinstance(payload, dict) else type(payload).__name__!r}")
+        payload.pop("format")
+        try:
+            return cls(**payload)
+        except TypeError as e:
+            raise BundleError(f"model bundle {path}: {e}") from None
+
+    # use against a stream -----------------------------------------------
+    @property
+    def feature_names(self) -> list[str]:
+        return registry.load_plugin("features", self.features).names(self.channels)
+
+    @property
+    def signature(self) -> str:
+        """Identifies the feature space, so saved normalizer state is only reused where it means the same."""
+        key = json.dumps([self.features, self.channels, self.filters, self.window], sort_keys=True)
+        return f"{self.features}-{len(self.channels)}ch-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
+
+    def channel_indices(self, info: StreamInfo) -> np.ndarray:
+        """Where each channel the model needs sits in the stream (labels match case-insensitively)."""
+        lookup = {c.upper(): i for i, c in enumerate(info.channel_names)}
+        missing = [c for c in self.channels if c.upper() not in lookup]
+        if missing:
+            raise BundleError(
+                f"stream {info.name!r} lacks channel(s) {missing} that model {self.name or self.architecture!r} "
+                f"needs; the stream has {list(info.channel_names)}"
+            )
+        return np.array([lookup[c.upper()] for c in self.channels])
+
+    def unit_scale(self, info: StreamInfo) -> float:
+        """Factor from the stream's unit to the model's."""
+        factors = {"volts": 1.0, "microvolts": 1e-6}
+        return factors[info.unit] / factors[self.unit]
+
+    def build_model(self, device: str = "cpu") -> torch.nn.Module:
+        cls = registry.load_plugin("models", self.architecture)
+        model = cls(**self.arch_kwargs)
+        model.load_state_dict(self.state_dict)
+        return model.to(device).eval()
+
+    def make_normalizer(self, state_dir=None) -> StratifiedNormalizer | None:
+        norm = self.normalization
+        if norm.get("mode", "none") == "none":
+            return None
+        prior = None
+        if norm.get("prior_mean") is not None:
+            prior = Prior(np.asarray(norm["prior_mean"]), np.asarray(norm["prior_var"]), float(norm.get("prior_weight", 30)))
+        n_features = len(self.channels) * len(registry.load_plugin("features", self.features).per_channel)
+        return StratifiedNormalizer(
+            n_features, prior=prior, halflife=norm.get("halflife"), state_dir=state_dir, signature=self.signature
+        )
+
+
+def bundled_paths() -> list[Path]:
+    """Default bundles shipped in the package."""
+    from importlib.resources import files
+
+    return sorted(Path(str(p)) for p in files("bci_stream.plugins.bundles").iterdir() if p.name.endswith(".pt"))
+
+
+def default_bundle_for(info: StreamInfo) -> ModelBundle:
+    """The shipped bundle whose montage the stream covers; the most channels, then the nearest rate wins."""
+    candidates = []
+    stream = {c.upper() for c in info.channel_names}
+    for path in bundled_paths():
+        b = ModelBundle.load(path)
+        if {c.upper() for c in b.channels} <= stream:
+            candidates.append((-len(b.channels), abs(np.log(b.srate / info.srate)), path.name, b))
+    if not candidates:
+        names = ", ".join(p.stem for p in bundled_paths()) or "none"
+        raise BundleError(
+            f"no bundled model fits stream {info.name!r} (channels {list(info.channel_names)}); "
+            f"bundled models: {names}; pass --model PATH"
+        )
+    return min(candidates, key=lambda c: c[:3])[3]

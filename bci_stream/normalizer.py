@@ -1,0 +1,196 @@
+"""Online stratified normalization: z-score features per (participant, session), updated window by window.
+
+Offline, stratified normalization z-scores each feature over a whole session.
+Online we cannot wait for the session to end, so each stratum keeps running
+statistics (Welford / Chan, exact; or exponentially forgetting), blended with
+the training population's statistics while only a few windows have been seen.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+Stratum = tuple[str, str]
+
+
+def stratum_key(participant, session) -> Stratum:
+    return (str(participant), str(session))
+
+
+class RunningStats:
+    """Running mean and (population) variance of feature vectors.
+
+    With ``halflife`` (in windows) old windows fade: weights decay by half every
+    ``halflife`` windows, so slow drift (electrode gel drying) is tracked.
+    """
+
+    def __init__(self, n_features: int, halflife: float | None = None):
+        self.count = 0.0
+        self.mean = np.zeros(n_features)
+        self.m2 = np.zeros(n_features)
+        self.halflife = halflife
+        self._decay = None if halflife is None else 0.5 ** (1.0 / halflife)
+
+    @property
+    def var(self) -> np.ndarray:
+        return self.m2 / self.count if self.count > 0 else np.zeros_like(self.m2)
+
+    def update(self, x: np.ndarray) -> None:
+        x = np.asarray(x, np.float64).reshape(-1, self.mean.shape[0])
+        if self._decay is None:
+            n = x.shape[0]
+            if n == 0:
+                return
+            mean_b = x.mean(axis=0)
+            m2_b = ((x - mean_b) ** 2).sum(axis=0)
+            total = self.count + n
+            delta = mean_b - self.mean
+            self.mean = self.mean + delta * (n / total)
+            self.m2 = self.m2 + m2_b + delta**2 * (self.count * n / total)
+            self.count = total
+            return
+        for row in x:  # exponentially weighted Welford (West 1979)
+            self.count = self._decay * self.count + 1.0
+            self.m2 *= self._decay
+            delta = row - self.mean
+            self.mean = self.mean + delta / self.count
+            self.m2 = self.m2 + delta * (row - self.mean)
+
+    def to_dict(self) -> dict:
+        return {
+            "count": self.count,
+            "mean": self.mean.tolist(),
+            "m2": self.m2.tolist(),
+            "halflife": self.halflife,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunningStats":
+        s = cls(len(d["mean"]), d.get("halflife"))
+        s.count = float(d["count"])
+        s.mean = np.asarray(d["mean"], np.float64)
+        s.m2 = np.asarray(d["m2"], np.float64)
+        return s
+
+
+@dataclass
+class Prior:
+    """Population statistics from training, trusted as much as ``weight`` windows of the stratum."""
+
+    mean: np.ndarray
+    var: np.ndarray
+    weight: float = 30.0
+
+
+class StratifiedNormalizer:
+    """Per-stratum running statistics with warm-up, freeze and atomic persistence."""
+
+    def __init__(
+        self,
+        n_features: int,
+        prior: Prior | None = None,
+        halflife: float | None = None,
+        eps: float = 1e-8,
+        state_dir: str | os.PathLike | None = None,
+        signature: str = "",
+    ):
+        self.n_features = int(n_features)
+        self.prior = prior
+        self.halflife = halflife
+        self.eps = eps
+        self.frozen = False
+        self.state_dir = Path(state_dir) if state_dir is not None else None
+        self.signature = signature
+        self.strata: dict[Stratum, RunningStats] = {}
+
+    def stats(self, key: Stratum) -> RunningStats:
+        """The stratum's statistics, resumed from ``state_dir`` the first time a stratum is seen."""
+        if key not in self.strata:
+            saved = self._path(key)
+            if saved is not None and saved.exists():
+                self.strata[key] = self._read(saved)
+            else:
+                self.strata[key] = RunningStats(self.n_features, self.halflife)
+        return self.strata[key]
+
+    def update(self, key: Stratum, x: np.ndarray) -> None:
+        if not self.frozen:
+            self.stats(key).update(x)
+
+    def moments(self, key: Stratum) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and variance used for ``key`` now: the stratum's, pooled with the prior while young."""
+        s = self.stats(key)
+        if self.prior is None or self.prior.weight <= 0:
+            return s.mean, s.var
+        c, k = s.count, self.prior.weight
+        mean = (c * s.mean + k * self.prior.mean) / (c + k)
+        var = (c * (s.var + (s.mean - mean) ** 2) + k * (self.prior.var + (self.prior.mean - mean) ** 2)) / (c + k)
+        return mean, var
+
+    def transform(self, key: Stratum, x: np.ndarray) -> np.ndarray:
+        mean, var = self.moments(key)
+        return ((np.asarray(x, np.float64) - mean) / np.sqrt(var + self.eps)).astype(np.float32)
+
+    def update_transform(self, key: Stratum, x: np.ndarray) -> np.ndarray:
+        """Online step: each window joins its stratum's statistics, then is normalized by them."""
+        x = np.atleast_2d(x)
+        out = np.empty(x.shape, np.float32)
+        for i, row in enumerate(x):
+            self.update(key, row)
+            out[i] = self.transform(key, row)
+        return out
+
+    def warming_up(self, key: Stratum) -> bool:
+        """True while the prior still weighs more than the stratum's own windows."""
+        weight = self.prior.weight if self.prior is not None else 2.0
+        return self.stats(key).count < weight
+
+    def freeze(self, frozen: bool = True) -> None:
+        """Stop updating (e.g. during an artefact-heavy block); transform keeps working."""
+        self.frozen = frozen
+
+    # persistence --------------------------------------------------------
+    def _path(self, key: Stratum) -> Path | None:
+        if self.state_dir is None:
+            return None
+        name = "__".join(urllib.parse.quote(part, safe="") for part in key)
+        return self.state_dir / f"{name}.json"
+
+    def save(self, key: Stratum | None = None) -> None:
+        """Write one stratum (or all) atomically: a crash leaves the old file or the new one."""
+        if self.state_dir is None:
+            raise ValueError("normalizer has no state_dir to save to")
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        for k in [key] if key is not None else list(self.strata):
+            payload = {"stratum": list(k), "signature": self.signature, **self.strata[k].to_dict()}
+            fd, tmp = tempfile.mkstemp(dir=self.state_dir, suffix=".tmp")
+            try:
+                with os.fdopen(fd, "w") as f:
+                    json.dump(payload, f)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, self._path(k))
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+
+    def _read(self, path: Path) -> RunningStats:
+        try:
+            d = json.loads(path.read_text())
+        except (OSError, ValueError) as e:
+            raise ValueError(f"normalizer state {path}: unreadable ({e})") from e
+        if d.get("signature", "") != self.signature:
+            raise ValueError(
+                f"normalizer state {path} was written for features {d.get('signature')!r}, "
+                f"this model computes {self.signature!r}; use another --state-dir"
+            )
+        if len(d["mean"]) != self.n_features:
+            raise ValueError(f"normalizer state {path}: {len(d['mean'])} features, expected {self.n_features}")
+        return RunningStats.from_dict(d)

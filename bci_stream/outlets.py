@@ -1,0 +1,78 @@
+"""LSL outlets: EEG for simulate/replay, and the label + probability streams a pipeline publishes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pylsl
+
+from bci_stream.lslmeta import to_lsl
+from bci_stream.pipeline import Prediction
+from bci_stream.stream import Chunk, StreamInfo
+
+
+class EEGOutlet:
+    """Publishes chunks with their own (LSL clock) timestamps."""
+
+    def __init__(self, info: StreamInfo, chunk_size: int = 0):
+        self.info = info
+        self.outlet = pylsl.StreamOutlet(to_lsl(info), chunk_size=chunk_size)
+
+    def push(self, chunk: Chunk) -> None:
+        self.outlet.push_chunk(np.ascontiguousarray(chunk.data, np.float32), chunk.timestamps)
+
+    def close(self) -> None:
+        self.outlet = None
+
+
+class MarkerOutlet:
+    """A one-channel string Markers stream."""
+
+    def __init__(self, name: str, source_id: str, meta: dict | None = None):
+        info = pylsl.StreamInfo(name, "Markers", 1, pylsl.IRREGULAR_RATE, "string", source_id)
+        _add_meta(info, meta or {})
+        self.outlet = pylsl.StreamOutlet(info)
+
+    def push(self, marker: str, timestamp: float) -> None:
+        self.outlet.push_sample([marker], timestamp)
+
+    def close(self) -> None:
+        self.outlet = None
+
+
+def _add_meta(info: pylsl.StreamInfo, meta: dict) -> None:
+    if meta:
+        el = info.desc().append_child("bci_stream")
+        for k, v in meta.items():
+            el.append_child_value(k, str(v))
+
+
+class PredictionOutlet:
+    """``PREFIX-labels`` (Markers, string) and ``PREFIX-probabilities`` (float32, one channel per class).
+
+    Source ids are derived from the prefix only, so a restarted pipeline is the
+    same stream to recorders that were waiting for it.
+    """
+
+    def __init__(self, prefix: str, class_names, meta: dict | None = None):
+        meta = dict(meta or {})
+        self.labels = MarkerOutlet(f"{prefix}-labels", f"bci-stream:{prefix}:labels", meta)
+        info = pylsl.StreamInfo(
+            f"{prefix}-probabilities", "Probabilities", len(class_names), pylsl.IRREGULAR_RATE,
+            "float32", f"bci-stream:{prefix}:probabilities",
+        )
+        chans = info.desc().append_child("channels")
+        for c in class_names:
+            ch = chans.append_child("channel")
+            ch.append_child_value("label", c)
+            ch.append_child_value("unit", "probability")
+            ch.append_child_value("type", "Probability")
+        _add_meta(info, meta)
+        self.probabilities = pylsl.StreamOutlet(info)
+
+    def send(self, p: Prediction) -> None:
+        self.labels.push(p.label, p.timestamp)
+        self.probabilities.push_sample(p.probabilities, p.timestamp)
+
+    def close(self) -> None:
+        self.labels.close()
+        self.probabilities = None

@@ -1,0 +1,1 @@
+"""Pipeline stages beyond the core: feature extractors, torch models, sinks."""
