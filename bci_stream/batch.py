@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Iterable
+
 import numpy as np
 
+from bci_stream import registry
 from bci_stream.filters import CausalFilter, FilterSpec
+from bci_stream.progress import Progress
+from bci_stream.stream import Trial
 
 
 def window_starts(n_samples: int, length: int, hop: int) -> np.ndarray:
@@ -36,3 +42,40 @@ def recording_features(data: np.ndarray, srate: float, extractor, filters: Filte
     if not feats:
         return np.empty((0, 0), np.float32), np.empty(0, np.int64)
     return np.concatenate(feats).astype(np.float32), np.concatenate(ends)
+
+
+@dataclass
+class FeatureSet:
+    X: np.ndarray
+    y: np.ndarray
+    participant: np.ndarray
+    session: np.ndarray
+    class_names: tuple[str, ...]
+    channels: tuple[str, ...]
+    srate: float
+    features: str
+    window: float
+    hop: float
+    filters: dict = field(default_factory=dict)
+
+
+def build_features(trials: Iterable[Trial], n: int, class_names, features: str = "de",
+                   window: float = 1.0, hop: float = 0.5, filters: FilterSpec | None = FilterSpec(),
+                   quiet: bool = False) -> FeatureSet:
+    """Each trial is filtered and windowed on its own; every window takes its trial's label."""
+    extractor = registry.load_plugin("features", features)
+    Xs, ys, ps, ss = [], [], [], []
+    progress = Progress(n, "features", quiet)
+    tr = None
+    for tr in trials:
+        X, _ = recording_features(tr.data, tr.info.srate, extractor, filters, window, hop)
+        Xs.append(X)
+        ys.append(np.full(len(X), tr.label))
+        ps.append(np.full(len(X), tr.participant))
+        ss.append(np.full(len(X), tr.session))
+        progress.update(note=f"participant {tr.participant} session {tr.session} trial {tr.trial}")
+    if tr is None:
+        raise ValueError("no trials to build features from")
+    return FeatureSet(np.concatenate(Xs), np.concatenate(ys), np.concatenate(ps), np.concatenate(ss),
+                      tuple(class_names), tr.info.channel_names, tr.info.srate, features, window, hop,
+                      filters.to_dict() if filters else {"bandpass": None, "notch": None})

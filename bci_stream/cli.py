@@ -147,7 +147,8 @@ def cmd_run(args) -> int:
 # ---------------------------------------------------------------- train
 def cmd_train(args) -> int:
     from bci_stream.devices.synthetic import LAYOUTS, synthetic_trials
-    from bci_stream.training import build_features, train_bundle
+    from bci_stream.batch import build_features
+    from bci_stream.training import train_bundle
 
     layout = LAYOUTS[args.layout]
     participants = range(1, args.participants + 1)
