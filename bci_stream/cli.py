@@ -61,7 +61,7 @@ def cmd_simulate(args) -> int:
     from bci_stream.stream import StreamInfo
 
     src = SyntheticSource(args.layout, realtime=True, participant=args.participant, session=args.session,
-                          seed=args.seed, srate=args.srate)
+                          seed=args.seed, srate=args.srate, trial_seconds=args.trial)
     g = src.info
     info = StreamInfo(args.name, g.channel_names, g.srate, g.unit, source_id=f"bci-stream-simulate:{args.name}",
                       device=g.device)
@@ -185,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--name", default="bci-stream-sim")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--srate", type=float, default=None, help="override the layout's sampling rate")
+    s.add_argument("--trial", type=float, default=20.0, help="seconds each emotion lasts")
     s.add_argument("--duration", type=float, default=None, help="seconds; default: until interrupted")
     s.set_defaults(func=cmd_simulate)
 

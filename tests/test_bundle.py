@@ -1,0 +1,67 @@
+import numpy as np
+import pytest
+import torch
+
+from bci_stream.bundle import BundleError, ModelBundle, bundled_paths, default_bundle_for
+from bci_stream.devices.montages import DEAP32, SEED62
+from bci_stream.stream import StreamInfo
+
+BRAINFLOW16 = ["Fz", "C3", "Cz", "C4", "Pz", "PO7", "Oz", "PO8", "F5", "F7", "F3", "F1", "F2", "F4", "F6", "F8"]
+
+
+def _bundle(channels=("C3", "C4")):
+    from bci_stream.plugins.models import MLP
+
+    torch.manual_seed(0)
+    m = MLP(len(channels) * 5, 2, hidden=(8,))
+    return ModelBundle("mlp", {"n_features": len(channels) * 5, "n_classes": 2, "hidden": [8]}, m.state_dict(),
+                       "de", list(channels), 200.0, "microvolts", ["low", "high"], 1.0, 0.1,
+                       report={"note": "test"}, name="tiny")
+
+
+def test_save_load_round_trip(tmp_path):
+    b = _bundle()
+    path = b.save(tmp_path / "m.pt")
+    back = ModelBundle.load(path)
+    assert back.class_names == ["low", "high"] and back.report == {"note": "test"} and back.channels == ["C3", "C4"]
+    x = torch.randn(3, 10)
+    assert torch.equal(b.build_model()(x), back.build_model()(x))
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_channels_map_by_label_in_any_order_and_case():
+    b = _bundle(("C3", "C4"))
+    info = StreamInfo("amp", ["cz", "c4", "C3"], 200.0)
+    np.testing.assert_array_equal(b.channel_indices(info), [2, 1])
+
+
+def test_missing_channel_names_stream_and_channel():
+    b = _bundle(("C3", "C4", "O1"))
+    info = StreamInfo("my-amp", ["C3", "C4"], 200.0)
+    with pytest.raises(BundleError, match=r"'my-amp' lacks channel\(s\) \['O1'\]"):
+        b.channel_indices(info)
+
+
+def test_foreign_file_is_refused(tmp_path):
+    p = tmp_path / "x.pt"
+    torch.save({"weights": torch.zeros(2)}, p)
+    with pytest.raises(BundleError, match="expected format"):
+        ModelBundle.load(p)
+    (tmp_path / "y.pt").write_text("not a model")
+    with pytest.raises(BundleError, match="y.pt"):
+        ModelBundle.load(tmp_path / "y.pt")
+
+
+@pytest.mark.parametrize("channels,srate,expected", [(SEED62, 200.0, "synthetic-seed62"), (DEAP32, 128.0, "synthetic-deap32"),
+                                                     (BRAINFLOW16, 250.0, "synthetic-brainflow16")])
+def test_default_bundles_match_their_montage(channels, srate, expected):
+    assert len(bundled_paths()) >= 3
+    b = default_bundle_for(StreamInfo("s", channels, srate))
+    assert b.name == expected
+    assert b.report["heldout_accuracy"] > 0.6 and b.normalization["mode"] == "stratified"
+    assert len(b.normalization["prior_mean"]) == len(b.feature_names)
+
+
+def test_no_default_bundle_for_unknown_montage():
+    with pytest.raises(BundleError, match="no bundled model fits stream 'odd'"):
+        default_bundle_for(StreamInfo("odd", ["X1", "X2"], 100.0))

@@ -1,0 +1,122 @@
+"""The command-line contract end to end: separate processes, real LSL, an independent inlet."""
+
+import time
+
+import numpy as np
+import pylsl
+import pytest
+
+from conftest import ROOT, cli, cli_run
+
+
+def _inlet(prop, value, timeout=30):
+    found = pylsl.resolve_byprop(prop, value, timeout=timeout)
+    assert found, f"no LSL stream {prop}={value}"
+    inlet = pylsl.StreamInlet(found[0], processing_flags=pylsl.proc_clocksync)
+    inlet.open_stream(timeout=5)
+    return inlet
+
+
+def _labels_of(inlet):
+    labels, ch = [], inlet.info().desc().child("channels").child("channel")
+    while not ch.empty():
+        labels.append(ch.child_value("label"))
+        ch = ch.next_sibling("channel")
+    return labels
+
+
+def _drain(inlet, into, recv=None):
+    samples, ts = inlet.pull_chunk(timeout=0.0)
+    into += [(s[0] if len(s) == 1 else s, t) for s, t in zip(samples, ts)]
+    if recv is not None:
+        recv += [pylsl.local_clock()] * len(ts)
+
+
+def _stop(*procs):
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+        try:
+            p.wait(timeout=20)
+        except Exception:
+            p.kill()
+
+
+def test_simulate_then_run_publishes_labels_at_hop_rate(uid, tmp_path):
+    sim = cli("simulate", "--layout", "seed62", "--name", uid, "--trial", "4", "--duration", "60")
+    run = None
+    try:
+        eeg = _inlet("name", uid)
+        truth = _inlet("name", f"{uid}-truth")
+        run = cli("run", "--source", f"lsl:name={uid}", "--participant", "1", "--session", "1", "--duration", "20",
+                  "--name", f"{uid}-out", "--no-state", "--log", tmp_path / "p.jsonl")
+        labels_in = _inlet("name", f"{uid}-out-labels")
+        classes = _labels_of(_inlet("name", f"{uid}-out-probabilities"))
+        assert classes == ["negative", "neutral", "positive"]
+        assert labels_in.info().desc().child("bci_stream").child_value("participant") == "1"
+        got, recv, eeg_ts, marks = [], [], [], []
+        while run.poll() is None:
+            _drain(labels_in, got, recv)
+            _drain(truth, marks)
+            s, t = eeg.pull_chunk(timeout=0.0, max_samples=100000)
+            eeg_ts += list(t)
+            time.sleep(0.02)
+        _drain(labels_in, got, recv)
+        out, err = run.communicate()
+        assert run.returncode == 0, err
+    finally:
+        _stop(*(p for p in (run, sim) if p is not None))
+    labels = [g[0] for g in got]
+    ts = np.array([g[1] for g in got])
+    assert set(labels) <= set(classes)
+    assert np.all(np.diff(ts) > 0)
+    hop = 0.1
+    span = ts[-1] - ts[0]
+    assert span > 10 and len(ts) >= 0.9 * span / hop  # ten labels a second
+    np.testing.assert_allclose(np.diff(ts), hop, atol=0.01)
+    eeg_ts = np.array(eeg_ts)
+    inside = (ts >= eeg_ts[0]) & (ts <= eeg_ts[-1])
+    nearest = np.abs(eeg_ts[np.searchsorted(eeg_ts, ts[inside]).clip(0, len(eeg_ts) - 1)] - ts[inside])
+    assert inside.sum() > 50 and np.all(nearest < hop)
+    assert np.median(np.array(recv) - ts) < hop  # labels arrive promptly (pull loop polls every 20 ms)
+    assert {m[0] for m in marks} <= set(classes) and len(marks) >= 3  # truth changes every 4 s
+    assert len((tmp_path / "p.jsonl").read_text().splitlines()) == len(labels)
+    assert "predictions" in err
+
+
+def test_brainflow_synthetic_board_publishes_labels(uid):
+    run = cli("run", "--source", "brainflow:synthetic", "--duration", "10", "--name", uid, "--no-state", "-q")
+    try:
+        inlet = _inlet("name", f"{uid}-labels")
+        classes = _labels_of(_inlet("name", f"{uid}-probabilities"))
+        got = []
+        while run.poll() is None:
+            _drain(inlet, got)
+            time.sleep(0.05)
+        _drain(inlet, got)
+        out, err = run.communicate()
+        assert run.returncode == 0, err
+    finally:
+        _stop(run)
+    assert len(got) > 40 and {g[0] for g in got} <= set(classes)
+    assert "synthetic-brainflow16" in err
+
+
+@pytest.mark.parametrize("source,model,message", [
+    ("nosuch:x", None, "unknown source 'nosuch'"),
+    ("lsl:name=nobody-is-here?timeout=1", None, "no LSL stream with name='nobody-is-here' appeared within 1 s"),
+    ("synthetic:deap32?realtime=0", ROOT / "plugins/bundles/brainflow16.pt", "lacks channel(s) ['PO7', 'PO8', 'F5', 'F1', 'F2', 'F6']"),
+    ("synthetic:seed62", ROOT / "README.md", "not a bci-stream bundle"),
+])
+def test_bad_input_gives_clear_error(source, model, message):
+    args = ["run", "--source", source, "--no-state"] + (["--model", model] if model else [])
+    r = cli_run(*args)
+    assert r.returncode == 2 and message in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_devices_lists_sources_and_layouts():
+    r = cli_run("devices", "--wait", "0.2")
+    assert r.returncode == 0
+    for word in ("synthetic", "brainflow", "lsl", "seed62 (62 ch, 200 Hz)", "deap32 (32 ch, 128 Hz)"):
+        assert word in r.stdout

@@ -1,0 +1,78 @@
+import time
+
+import numpy as np
+import pylsl
+import pytest
+
+from bci_stream.devices.lsl import LSLSource
+from bci_stream.outlets import EEGOutlet
+from bci_stream.sources import SourceError, open_source
+from bci_stream.stream import Chunk, StreamInfo
+
+
+@pytest.fixture
+def eeg_outlet(uid):
+    # A unique type too, so resolving by type cannot meet another test's stream.
+    info = StreamInfo(uid, ["Fp1", "Fp2", "Cz"], 250.0, "volts", source_id=f"{uid}-src", device="test-amp",
+                      kind=f"EEG-{uid}")
+    out = EEGOutlet(info)
+    yield info, out
+    out.close()
+
+
+@pytest.mark.parametrize("by", ["name", "type", "source_id"])
+def test_resolves_and_reads_metadata(eeg_outlet, by, uid):
+    info, out = eeg_outlet
+    value = {"name": uid, "type": f"EEG-{uid}", "source_id": f"{uid}-src"}[by]
+    with open_source(f"lsl:{by}={value}?timeout=5") as src:
+        assert src.info.channel_names == ("Fp1", "Fp2", "Cz")
+        assert src.info.srate == 250.0 and src.info.unit == "volts" and src.info.device == "test-amp"
+
+
+def test_pulls_the_samples_that_were_pushed(eeg_outlet, uid, rng):
+    info, out = eeg_outlet
+    with LSLSource("source_id", f"{uid}-src", timeout=5) as src:
+        time.sleep(0.5)
+        data = rng.standard_normal((500, 3)).astype(np.float32)
+        t0 = pylsl.local_clock()
+        ts = t0 + np.arange(500) / 250.0
+        for i in range(0, 500, 37):
+            out.push(Chunk(data[i : i + 37], ts[i : i + 37]))
+        got, times = [], []
+        deadline = time.monotonic() + 5
+        for chunk in src.chunks():
+            got.append(chunk.data.copy())  # the source reuses its buffer
+            times.append(chunk.timestamps.copy())
+            if sum(len(g) for g in got) >= 500 or time.monotonic() > deadline:
+                break
+    np.testing.assert_array_equal(np.concatenate(got), data)
+    # Same host: clock correction ~0, dejittering keeps the regular grid.
+    np.testing.assert_allclose(np.concatenate(times), ts, atol=2e-3)
+
+
+def test_stream_that_never_appears_gives_clear_error(uid):
+    t = time.monotonic()
+    with pytest.raises(SourceError, match=f"no LSL stream with name='{uid}-absent' appeared within 0.5 s"):
+        open_source(f"lsl:name={uid}-absent?timeout=0.5")
+    assert time.monotonic() - t < 3
+
+
+def test_bad_specs_are_refused():
+    with pytest.raises(SourceError, match="expected name=NAME"):
+        open_source("lsl:S1")
+    with pytest.raises(SourceError, match="cannot resolve by 'hostname'"):
+        open_source("lsl:hostname=x")
+    with pytest.raises(SourceError, match="unknown source 'eeg'; installed sources: .*brainflow.*lsl.*synthetic"):
+        open_source("eeg:x")
+    with pytest.raises(SourceError, match="has no scheme"):
+        open_source("seed62")
+
+
+def test_unlabelled_foreign_stream_gets_numbered_channels(uid):
+    lsl = pylsl.StreamInfo(uid, "EEG", 4, 100, "float32", f"{uid}-src")
+    out = pylsl.StreamOutlet(lsl)
+    try:
+        with open_source(f"lsl:source_id={uid}-src?timeout=5") as src:
+            assert src.info.channel_names == ("ch1", "ch2", "ch3", "ch4") and src.info.unit == "microvolts"
+    finally:
+        del out
