@@ -1,0 +1,133 @@
+"""Sample -> label latency through real LSL, beside the LSL round-trip floor measured in the same run.
+
+Three processes per configuration, as in a lab: a source pushing synthetic EEG
+on LSL in real time, `bci-stream run` decoding it, and this process holding an
+independent inlet on the labels. Latency = time a label is received minus the
+time the last sample of its window was pushed (its timestamp: samples are
+stamped with their scheduled push time and pushed as soon as that time comes).
+
+    python benchmarks/latency.py [--seconds 60] [--configs 32x128,62x200,62x1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pylsl
+
+LAYOUT = {32: "deap32", 62: "seed62"}
+
+
+def push_eeg(name: str, layout: str, srate: float, seconds: float, chunk: int, ready) -> None:
+    """Real-time EEG source: chunk k is stamped with its scheduled time and pushed when that time comes."""
+    from bci_stream.devices.synthetic import SyntheticEEG
+    from bci_stream.outlets import EEGOutlet
+    from bci_stream.stream import Chunk, StreamInfo
+
+    gen = SyntheticEEG(layout, srate=srate, seed=1)
+    data, _ = gen.generate(round(10 * srate))  # looped: generation stays out of the timed path
+    info = StreamInfo(name, gen.info.channel_names, srate, source_id=f"{name}-src")
+    out = EEGOutlet(info, chunk_size=chunk)
+    ready.set()
+    while not out.outlet.have_consumers():
+        time.sleep(0.01)
+    t0 = pylsl.local_clock() + 0.5
+    n_total = round(seconds * srate)
+    for start in range(0, n_total, chunk):
+        idx = np.arange(start, start + chunk)
+        ts = t0 + (idx + 1) / srate
+        while pylsl.local_clock() < ts[-1]:
+            time.sleep(min(0.0005, max(0.0, ts[-1] - pylsl.local_clock())))
+        out.push(Chunk(data[idx % len(data)], ts))
+
+
+def push_floor(name: str, n: int, ready) -> None:
+    """LSL alone: one float sample at a time, stamped when pushed."""
+    out = pylsl.StreamOutlet(pylsl.StreamInfo(name, "Floor", 1, 0, "float32", f"{name}-src"))
+    ready.set()
+    while not out.have_consumers():
+        time.sleep(0.01)
+    time.sleep(0.3)
+    for _ in range(n):
+        out.push_sample([0.0], pylsl.local_clock())
+        time.sleep(0.01)
+
+
+def receive(prefix_name: str, until, min_samples: int | None = None) -> np.ndarray:
+    """Receive-time minus timestamp for each sample of the stream, until ``until()`` says stop."""
+    found = pylsl.resolve_byprop("name", prefix_name, timeout=60)
+    if not found:
+        raise SystemExit(f"latency benchmark: stream {prefix_name!r} never appeared")
+    inlet = pylsl.StreamInlet(found[0])
+    inlet.open_stream(timeout=10)
+    lat = []
+    while not until(len(lat)):
+        _, ts = inlet.pull_sample(timeout=0.5)
+        if ts is not None:
+            lat.append(pylsl.local_clock() - ts)
+    return np.asarray(lat)
+
+
+def floor(n: int = 500) -> np.ndarray:
+    name = f"floor-{uuid.uuid4().hex[:8]}"
+    ready = mp.Event()
+    p = mp.Process(target=push_floor, args=(name, n, ready))
+    p.start()
+    ready.wait(10)
+    lat = receive(name, lambda k: k >= n or not p.is_alive() and k > 0)
+    p.join()
+    return lat
+
+
+def pipeline_latency(channels: int, srate: float, seconds: float) -> tuple[np.ndarray, str]:
+    name = f"lat-{uuid.uuid4().hex[:8]}"
+    chunk = max(1, round(srate / 100))  # ~10 ms chunks, like most amplifiers
+    ready = mp.Event()
+    src = mp.Process(target=push_eeg, args=(name, LAYOUT[channels], srate, seconds + 8, chunk, ready))
+    src.start()
+    ready.wait(30)
+    run = subprocess.Popen(
+        [str(Path(sys.executable).parent / "bci-stream"), "run", "--source", f"lsl:source_id={name}-src",
+         "--name", name, "--duration", str(seconds), "--no-state", "-q"],
+        stderr=subprocess.PIPE, text=True,
+    )
+    lat = receive(f"{name}-labels", lambda k: run.poll() is not None)
+    err = run.communicate()[1]
+    src.terminate()
+    src.join()
+    return lat[20:], err  # the first labels include start-up (first torch call, allocations)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--configs", default="32x128,62x200,62x1000")
+    args = ap.parse_args()
+    fl = floor()
+    f50, f99 = np.median(fl) * 1e3, np.percentile(fl, 99) * 1e3
+    rows = []
+    for cfg in args.configs.split(","):
+        ch, rate = cfg.split("x")
+        lat, err = pipeline_latency(int(ch), float(rate), args.seconds)
+        stages = [line.strip() for line in err.splitlines() if " p50 " in line]
+        rows.append((f"{ch} ch @ {rate} Hz", lat, stages))
+    print(f"\nSample -> label latency through LSL, 1 s windows, 100 ms hop, {args.seconds:g} s per row\n")
+    print(f"{'configuration':<18} {'labels':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'p50/floor':>10} {'p99/floor':>10}")
+    print(f"{'LSL floor':<18} {len(fl):>6} {f50:>8.3f} {f99:>8.3f} {fl.max() * 1e3:>8.3f} {1:>10.1f} {1:>10.1f}")
+    for label, lat, _ in rows:
+        p50, p99 = np.median(lat) * 1e3, np.percentile(lat, 99) * 1e3
+        print(f"{label:<18} {len(lat):>6} {p50:>8.3f} {p99:>8.3f} {lat.max() * 1e3:>8.3f} {p50 / f50:>10.1f} {p99 / f99:>10.1f}")
+    print("\nPer-stage time inside the pipeline (ms, per chunk):")
+    for label, _, stages in rows:
+        print(f"  {label}: " + "; ".join(stages))
+
+
+if __name__ == "__main__":
+    main()
