@@ -57,25 +57,50 @@ class FeatureSet:
     window: float
     hop: float
     filters: dict = field(default_factory=dict)
+    trial: np.ndarray | None = None  # each window's trial number, where trials were read
 
 
 def build_features(trials: Iterable[Trial], n: int, class_names, features: str = "de",
                    window: float = 1.0, hop: float = 0.5, filters: FilterSpec | None = FilterSpec(),
-                   quiet: bool = False) -> FeatureSet:
-    """Each trial is filtered and windowed on its own; every window takes its trial's label."""
+                   quiet: bool = False, subtract_baseline: bool = False) -> FeatureSet:
+    """Each trial is filtered and windowed on its own; every window takes its trial's label.
+
+    With ``subtract_baseline``, each trial begins with a baseline of
+    ``info.extra["baseline_samples"]`` samples (DEAP's 3-s pre-trial recording, read
+    with ``baseline="keep"``): the trial is filtered as one, the baseline's windows
+    are not emitted, and their mean feature vector is subtracted from the trial's.
+    """
     extractor = registry.load_plugin("features", features)
-    Xs, ys, ps, ss = [], [], [], []
+    Xs, ys, ps, ss, ts = [], [], [], [], []
     progress = Progress(n, "features", quiet)
     tr = None
     for tr in trials:
-        X, _ = recording_features(tr.data, tr.info.srate, extractor, filters, window, hop)
+        if subtract_baseline:
+            X = _baseline_corrected(tr, extractor, filters, window, hop)
+        else:
+            X, _ = recording_features(tr.data, tr.info.srate, extractor, filters, window, hop)
         Xs.append(X)
         ys.append(np.full(len(X), tr.label))
         ps.append(np.full(len(X), tr.participant))
         ss.append(np.full(len(X), tr.session))
+        ts.append(np.full(len(X), tr.trial))
         progress.update(note=f"participant {tr.participant} session {tr.session} trial {tr.trial}")
     if tr is None:
         raise ValueError("no trials to build features from")
     return FeatureSet(np.concatenate(Xs), np.concatenate(ys), np.concatenate(ps), np.concatenate(ss),
                       tuple(class_names), tr.info.channel_names, tr.info.srate, features, window, hop,
-                      filters.to_dict() if filters else {"bandpass": None, "notch": None})
+                      filters.to_dict() if filters else {"bandpass": None, "notch": None}, np.concatenate(ts))
+
+
+def _baseline_corrected(tr: Trial, extractor, filters: FilterSpec | None, window: float, hop: float) -> np.ndarray:
+    b, srate = int(tr.info.extra.get("baseline_samples", 0)), tr.info.srate
+    where = f"participant {tr.participant} session {tr.session} trial {tr.trial}"
+    if not b:
+        raise ValueError(f"{where}: no baseline to subtract (its reader gave no baseline_samples; "
+                         "DEAP keeps its baseline with baseline='keep')")
+    x = CausalFilter.from_spec(filters, srate, tr.data.shape[1])(tr.data) if filters else tr.data
+    base, _ = recording_features(x[:b], srate, extractor, None, window, hop)
+    if not len(base):
+        raise ValueError(f"{where}: its {b / srate:g}-s baseline holds no complete {window:g}-s window to subtract")
+    X, _ = recording_features(x[b:], srate, extractor, None, window, hop)
+    return X - base.mean(axis=0) if len(X) else X

@@ -37,7 +37,8 @@ class ModelBundle:
     window: float
     hop: float
     filters: dict = field(default_factory=lambda: FilterSpec().to_dict())
-    # {"mode": "stratified"|"none", "prior_mean": [...], "prior_var": [...], "prior_weight": n, "halflife": h}
+    # {"mode": "stratified"|"global"|"none", "prior_mean": [...], "prior_var": [...],
+    #  "prior_seconds": s, "participant_seconds": s, "halflife_seconds": s or None}
     normalization: dict = field(default_factory=lambda: {"mode": "none"})
     report: dict = field(default_factory=dict)
     name: str = ""
@@ -110,17 +111,40 @@ class ModelBundle:
         model.load_state_dict(self.state_dict)
         return model.to(device).eval()
 
-    def make_normalizer(self, state_dir=None) -> StratifiedNormalizer | None:
+    def online_settings(self, hop: float, part: str = "input") -> dict:
+        """Warm-up weights and forgetting of the input (``part="input"``) or in-network statistics,
+        stored in seconds, as window counts at this hop.
+
+        Inputs carry person-specific offsets, so the population prior is trusted
+        briefly; hidden activations of stratum-normalized inputs are much alike
+        across people, so there it is trusted for longer.
+        """
         norm = self.normalization
-        if norm.get("mode", "none") == "none":
+        prior = norm.get("prior_seconds", 15.0) if part == "input" else norm.get("network_prior_seconds", 600.0)
+        halflife = norm.get("halflife_seconds")
+        return {
+            "prior_weight": float(prior) / hop,
+            "participant_weight": float(norm.get("participant_seconds", 240.0)) / hop,
+            "halflife": None if halflife is None else halflife / hop,
+        }
+
+    def make_normalizer(self, hop: float, state_dir=None) -> StratifiedNormalizer | None:
+        """The input normalizer: per-stratum running statistics, or fixed training statistics (``global``)."""
+        norm = self.normalization
+        mode = norm.get("mode", "none")
+        if mode == "none":
             return None
-        prior = None
-        if norm.get("prior_mean") is not None:
-            prior = Prior(np.asarray(norm["prior_mean"]), np.asarray(norm["prior_var"]), float(norm.get("prior_weight", 30)))
-        n_features = len(self.channels) * len(registry.load_plugin("features", self.features).per_channel)
-        return StratifiedNormalizer(
-            n_features, prior=prior, halflife=norm.get("halflife"), state_dir=state_dir, signature=self.signature
-        )
+        if mode not in ("stratified", "global"):
+            raise BundleError(f"model {self.name!r}: unknown normalization mode {mode!r}")
+        mean, var = np.asarray(norm["prior_mean"]), np.asarray(norm["prior_var"])
+        if mode == "global":
+            # Never updated: every stratum is normalized by the training population alone.
+            n = StratifiedNormalizer(len(mean), prior=Prior(mean, var, 1.0))
+            n.freeze()
+            return n
+        s = self.online_settings(hop)
+        return StratifiedNormalizer(len(mean), Prior(mean, var, s["prior_weight"]), s["halflife"], state_dir=state_dir,
+                                    signature=self.signature, participant_weight=s["participant_weight"])
 
 
 def bundled_paths() -> list[Path]:

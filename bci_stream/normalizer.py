@@ -42,19 +42,22 @@ class RunningStats:
     def var(self) -> np.ndarray:
         return self.m2 / self.count if self.count > 0 else np.zeros_like(self.m2)
 
+    def merge(self, count: float, mean: np.ndarray, m2: np.ndarray) -> None:
+        """Fold in another set of statistics (Chan et al.): exact, in any order."""
+        if count <= 0:
+            return
+        total = self.count + count
+        delta = mean - self.mean
+        self.mean = self.mean + delta * (count / total)
+        self.m2 = self.m2 + m2 + delta**2 * (self.count * count / total)
+        self.count = total
+
     def update(self, x: np.ndarray) -> None:
         x = np.asarray(x, np.float64).reshape(-1, self.mean.shape[0])
         if self._decay is None:
-            n = x.shape[0]
-            if n == 0:
-                return
-            mean_b = x.mean(axis=0)
-            m2_b = ((x - mean_b) ** 2).sum(axis=0)
-            total = self.count + n
-            delta = mean_b - self.mean
-            self.mean = self.mean + delta * (n / total)
-            self.m2 = self.m2 + m2_b + delta**2 * (self.count * n / total)
-            self.count = total
+            if len(x):
+                mean = x.mean(axis=0)
+                self.merge(len(x), mean, ((x - mean) ** 2).sum(axis=0))
             return
         for row in x:  # exponentially weighted Welford (West 1979)
             self.count = self._decay * self.count + 1.0
@@ -90,7 +93,13 @@ class Prior:
 
 
 class StratifiedNormalizer:
-    """Per-stratum running statistics with warm-up, freeze and atomic persistence."""
+    """Per-stratum running statistics with warm-up, freeze and atomic persistence.
+
+    Warm-up: a young stratum is pooled with a prior. For a participant seen
+    before (another session in memory or in ``state_dir``) the prior is that
+    participant's own pooled statistics, weighted ``participant_weight``
+    windows; for a new person it is the training population's.
+    """
 
     def __init__(
         self,
@@ -100,15 +109,18 @@ class StratifiedNormalizer:
         eps: float = 1e-8,
         state_dir: str | os.PathLike | None = None,
         signature: str = "",
+        participant_weight: float = 0.0,
     ):
         self.n_features = int(n_features)
         self.prior = prior
+        self.participant_weight = participant_weight
         self.halflife = halflife
         self.eps = eps
         self.frozen = False
         self.state_dir = Path(state_dir) if state_dir is not None else None
         self.signature = signature
         self.strata: dict[Stratum, RunningStats] = {}
+        self._priors: dict[Stratum, Prior | None] = {}  # chosen when a stratum is first normalized
 
     def stats(self, key: Stratum) -> RunningStats:
         """The stratum's statistics, resumed from ``state_dir`` the first time a stratum is seen."""
@@ -124,14 +136,34 @@ class StratifiedNormalizer:
         if not self.frozen:
             self.stats(key).update(x)
 
+    def prior_for(self, key: Stratum) -> Prior | None:
+        """The participant's other sessions pooled, if any were seen; else the population prior."""
+        if self.participant_weight > 0:
+            if self.state_dir is not None and self.state_dir.is_dir():
+                prefix = urllib.parse.quote(key[0], safe="") + "__"
+                for path in self.state_dir.glob(prefix + "*.json"):
+                    other = tuple(json.loads(path.read_text())["stratum"])
+                    if other != key:
+                        self.stats(other)
+            pooled = RunningStats(self.n_features)
+            for other, s in self.strata.items():
+                if other[0] == key[0] and other != key:
+                    pooled.merge(s.count, s.mean, s.m2)
+            if pooled.count > 1:
+                return Prior(pooled.mean, pooled.var, self.participant_weight)
+        return self.prior
+
     def moments(self, key: Stratum) -> tuple[np.ndarray, np.ndarray]:
-        """Mean and variance used for ``key`` now: the stratum's, pooled with the prior while young."""
+        """Mean and variance used for ``key`` now: the stratum's, pooled with its prior while young."""
         s = self.stats(key)
-        if self.prior is None or self.prior.weight <= 0:
+        if key not in self._priors:
+            self._priors[key] = self.prior_for(key)
+        prior = self._priors[key]
+        if prior is None or prior.weight <= 0:
             return s.mean, s.var
-        c, k = s.count, self.prior.weight
-        mean = (c * s.mean + k * self.prior.mean) / (c + k)
-        var = (c * (s.var + (s.mean - mean) ** 2) + k * (self.prior.var + (self.prior.mean - mean) ** 2)) / (c + k)
+        c, k = s.count, prior.weight
+        mean = (c * s.mean + k * prior.mean) / (c + k)
+        var = (c * (s.var + (s.mean - mean) ** 2) + k * (prior.var + (prior.mean - mean) ** 2)) / (c + k)
         return mean, var
 
     def transform(self, key: Stratum, x: np.ndarray) -> np.ndarray:
@@ -148,7 +180,7 @@ class StratifiedNormalizer:
         return out
 
     def warming_up(self, key: Stratum) -> bool:
-        """True while the prior still weighs more than the stratum's own windows."""
+        """True while the population prior still weighs more than the stratum's own windows."""
         weight = self.prior.weight if self.prior is not None else 2.0
         return self.stats(key).count < weight
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pylsl
 
+from bci_stream.control import format_fields
 from bci_stream.lslmeta import to_lsl
 from bci_stream.pipeline import Prediction
 from bci_stream.stream import Chunk, StreamInfo
@@ -47,15 +48,20 @@ def _add_meta(info: pylsl.StreamInfo, meta: dict) -> None:
 
 
 class PredictionOutlet:
-    """``PREFIX-labels`` (Markers, string) and ``PREFIX-probabilities`` (float32, one channel per class).
+    """``PREFIX-labels`` (Markers, string), ``PREFIX-probabilities`` (float32, one channel per class)
+    and ``PREFIX-status`` (Markers, ``key=value;...``: stratum, warm-up, control outcomes).
 
     Source ids are derived from the prefix only, so a restarted pipeline is the
-    same stream to recorders that were waiting for it.
+    same stream to recorders that were waiting for it. The stratum is restated
+    every ``status_every`` seconds so a viewer that attaches late learns it.
     """
 
-    def __init__(self, prefix: str, class_names, meta: dict | None = None):
+    def __init__(self, prefix: str, class_names, meta: dict | None = None, status_every: float = 2.0):
         meta = dict(meta or {})
         self.labels = MarkerOutlet(f"{prefix}-labels", f"bci-stream:{prefix}:labels", meta)
+        self.status = MarkerOutlet(f"{prefix}-status", f"bci-stream:{prefix}:status", meta)
+        self.status_every = status_every
+        self._stated, self._stated_at = None, -float("inf")
         info = pylsl.StreamInfo(
             f"{prefix}-probabilities", "Probabilities", len(class_names), pylsl.IRREGULAR_RATE,
             "float32", f"bci-stream:{prefix}:probabilities",
@@ -72,7 +78,17 @@ class PredictionOutlet:
     def send(self, p: Prediction) -> None:
         self.labels.push(p.label, p.timestamp)
         self.probabilities.push_sample(p.probabilities, p.timestamp)
+        state = (p.participant, p.session, p.warming_up)
+        if state != self._stated or p.timestamp - self._stated_at >= self.status_every:
+            self._stated, self._stated_at = state, p.timestamp
+            self.report(p.timestamp, event="stratum", participant=p.participant, session=p.session,
+                        warming_up=int(p.warming_up))
+
+    def report(self, timestamp: float | None = None, **fields) -> None:
+        """One status marker, e.g. ``event=switch;participant=P07;session=2;warming_up=1``."""
+        self.status.push(format_fields(fields), pylsl.local_clock() if timestamp is None else timestamp)
 
     def close(self) -> None:
         self.labels.close()
+        self.status.close()
         self.probabilities = None

@@ -82,14 +82,21 @@ class Pipeline:
         self.filter = CausalFilter.from_spec(filters or FilterSpec.from_dict(bundle.filters), info.srate, len(self.picks))
         self.windower = Windower(length, step, len(self.picks))
         self.extractor = registry.load_plugin("features", bundle.features)
-        self.normalizer = bundle.make_normalizer(
-            None if state_dir is None else f"{state_dir}/{bundle.signature}"
-        )
+        state = None if state_dir is None else f"{state_dir}/{bundle.signature}"
+        self.normalizer = bundle.make_normalizer(self.hop, state)
         self.device = torch.device(device)
         self.model = bundle.build_model(device)
+        # Every set of per-stratum statistics the pipeline keeps: the input's, and the network's own.
+        self.normalizers = [n for n in [self.normalizer] if n is not None and not n.frozen]
+        if hasattr(self.model, "start_online"):
+            self.normalizers += self.model.start_online(
+                **bundle.online_settings(self.hop, "network"), state_dir=None if state is None else f"{state}/network",
+                signature=bundle.signature,
+            )
         self.class_names = tuple(bundle.class_names)
         self.sinks = list(sinks)
-        self.stratum = stratum_key(participant, session)
+        self.stratum = None
+        self.set_stratum(participant, session)
         self.timer = StageTimer(STAGES)
         self.n_windows = 0
         self.n_rejected = 0
@@ -97,10 +104,20 @@ class Pipeline:
 
     def set_stratum(self, participant, session) -> None:
         """Switch to another participant or session; its saved statistics resume if present."""
-        n = self.normalizer
-        if n is not None and n.state_dir is not None and self.stratum in n.strata:
-            n.save(self.stratum)
+        self.save_state()
         self.stratum = stratum_key(participant, session)
+        if hasattr(self.model, "set_stratum"):
+            self.model.set_stratum(self.stratum)
+
+    def reset_stratum(self) -> None:
+        """Forget the current stratum's statistics (``--fresh``); saved ones are overwritten on close."""
+        for n in self.normalizers:
+            n.strata[self.stratum] = type(n.stats(self.stratum))(n.n_features, n.halflife)
+
+    def save_state(self) -> None:
+        for n in self.normalizers:
+            if n.state_dir is not None and self.stratum in n.strata:
+                n.save(self.stratum)
 
     def process(self, chunk: Chunk) -> list[Prediction]:
         t = self.timer
@@ -126,9 +143,9 @@ class Pipeline:
                 return []
         x = self.extractor.compute(windows.data[ok], self.info.srate)
         t.lap("features")
-        warm = False
+        # Warm-up as a person sees it: while the input statistics still lean on the population's.
+        warm = bool(self.normalizers) and self.normalizers[0].warming_up(self.stratum)
         if self.normalizer is not None:
-            warm = self.normalizer.warming_up(self.stratum)
             x = self.normalizer.update_transform(self.stratum, x)
         t.lap("normalize")
         with torch.inference_mode():
@@ -148,13 +165,21 @@ class Pipeline:
         t.lap("publish")
         return preds
 
-    def run(self, chunks: Iterable[Chunk], duration: float | None = None, should_stop: Callable[[], bool] | None = None) -> None:
-        """Process until the source ends, ``duration`` seconds of stream time pass, or ``should_stop``."""
+    def run(self, chunks: Iterable[Chunk], duration: float | None = None, should_stop: Callable[[], bool] | None = None,
+            hooks: Iterable[Callable[[Chunk], None]] = ()) -> None:
+        """Process until the source ends, ``duration`` seconds of stream time pass, or ``should_stop``.
+
+        ``hooks`` (quality checks, stratum control) see each chunk after its
+        predictions are published, so they add no latency to the labels.
+        """
+        hooks = list(hooks)
         first = None
         for chunk in chunks:
             if len(chunk) == 0:
                 continue
             self.process(chunk)
+            for hook in hooks:
+                hook(chunk)
             if first is None:
                 first = chunk.timestamps[0]
             if duration is not None and chunk.timestamps[-1] - first >= duration:
@@ -163,8 +188,9 @@ class Pipeline:
                 break
 
     def close(self) -> None:
-        if self.normalizer is not None and self.normalizer.state_dir is not None and self.normalizer.strata:
-            self.normalizer.save()
+        for n in self.normalizers:
+            if n.state_dir is not None and n.strata:
+                n.save()
         for sink in self.sinks:
             sink.close()
 

@@ -49,6 +49,15 @@ def parse_query(spec: str) -> tuple[str, dict[str, str]]:
     return head, params
 
 
+def parse_flag(value: str, where: str) -> bool:
+    """A yes/no source option (``1/0``, ``true/false``, ``yes/no``, ``on/off``); ``where`` names the source."""
+    if value.lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.lower() in ("0", "false", "no", "off"):
+        return False
+    raise SourceError(f"{where}: expected a yes/no value, got {value!r}")
+
+
 def open_source(spec: str, **defaults) -> Source:
     """``synthetic:seed62``, ``brainflow:synthetic``, ``lsl:name=S1``, ... -> an open source."""
     scheme, sep, rest = spec.partition(":")

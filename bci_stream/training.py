@@ -1,4 +1,4 @@
-"""Cross-participant training of a model bundle from per-session-normalized features."""
+"""Cross-participant training: inputs and hidden layers normalized per stratum, or the baselines."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ from bci_stream import registry
 from bci_stream.batch import FeatureSet
 from bci_stream.bundle import ModelBundle
 from bci_stream.progress import Progress
+
+#: --norm -> (how inputs are normalized, how hidden layers are)
+NORMS = {"stratified": "stratified", "batch": "global", "none": "global"}
 
 
 def stratum_ids(participant: np.ndarray, session: np.ndarray) -> np.ndarray:
@@ -33,65 +36,109 @@ def within_stratum_var(X: np.ndarray, strata: np.ndarray) -> np.ndarray:
     return np.mean([X[strata == s].var(axis=0) for s in np.unique(strata)], axis=0)
 
 
-def fit(X: np.ndarray, y: np.ndarray, n_classes: int, architecture: str = "mlp", arch_kwargs: dict | None = None,
-        epochs: int = 100, lr: float = 5e-3, seed: int = 0, device: str = "cpu", quiet: bool = False):
-    """Full-batch Adam, lr x0.2 at 40 % of the epochs (as in Fdez et al. 2021). Returns (model, kwargs)."""
+def normalize_inputs(X: np.ndarray, strata: np.ndarray, norm: str, train_stats=None) -> np.ndarray:
+    """Per-stratum z-scores for ``stratified``; z-scores by the training population's statistics otherwise."""
+    if NORMS[norm] == "stratified":
+        return stratified_zscore(X, strata)
+    mean, var = train_stats
+    return ((X - mean) / np.sqrt(var + 1e-8)).astype(np.float32)
+
+
+def architecture_for(norm: str, model: str | None = None) -> tuple[str, dict]:
+    """Registered model name and its arguments; the DEAP baselines are asked for by name."""
+    if model in (None, "featurenet"):
+        return "featurenet", {"norm": norm}
+    return model, {}
+
+
+def fit(X: np.ndarray, y: np.ndarray, strata: np.ndarray, n_classes: int, architecture: str = "featurenet",
+        arch_kwargs: dict | None = None, epochs: int = 100, lr: float = 5e-3, seed: int = 0, device: str = "cpu",
+        batch_strata: int | None = None, quiet: bool = False):
+    """Adam, lr x0.2 at 40 % of the epochs (Fdez et al. 2021). Returns (model, constructor kwargs).
+
+    Full-batch by default; with ``batch_strata`` each minibatch holds every window
+    of that many whole strata, so stratified layers see the statistics they will see live.
+    """
     torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
     kwargs = {"n_features": X.shape[1], "n_classes": n_classes, **(arch_kwargs or {})}
     model = registry.load_plugin("models", architecture)(**kwargs).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=max(1, int(0.4 * epochs)), gamma=0.2)
     xt = torch.as_tensor(X, dtype=torch.float32, device=device)
     yt = torch.as_tensor(y, dtype=torch.long, device=device)
+    st = torch.as_tensor(strata, dtype=torch.long, device=device)
+    groups = [np.flatnonzero(strata == s) for s in np.unique(strata)]
     progress = Progress(epochs, "training", quiet)
     model.train()
     for _ in range(epochs):
-        opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(model(xt), yt)
-        loss.backward()
-        opt.step()
+        if batch_strata is None:
+            batches = [slice(None)]
+        else:
+            order = rng.permutation(len(groups))
+            batches = [torch.as_tensor(np.concatenate([groups[g] for g in order[i : i + batch_strata]]), device=device)
+                       for i in range(0, len(order), batch_strata)]
+        for rows in batches:
+            opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(model(xt[rows], st[rows]), yt[rows])
+            loss.backward()
+            opt.step()
         sched.step()
         progress.update(note=f"loss {loss.item():.4f}")
-    return model.eval(), kwargs
+    model.eval()
+    if hasattr(model, "fit_priors"):
+        model.fit_priors(xt, st)
+    return model, kwargs
 
 
-def accuracy(model, X: np.ndarray, y: np.ndarray, device: str = "cpu") -> float:
+def predict(model, X: np.ndarray, strata: np.ndarray, device: str = "cpu") -> np.ndarray:
+    """Class indices offline: stratified layers use each whole test session's rows."""
     with torch.inference_mode():
-        pred = model(torch.as_tensor(X, dtype=torch.float32, device=device)).argmax(-1).cpu().numpy()
-    return float((pred == y).mean())
+        logits = model(torch.as_tensor(X, dtype=torch.float32, device=device),
+                       torch.as_tensor(strata, dtype=torch.long, device=device))
+    return logits.argmax(-1).cpu().numpy()
 
 
-def train_bundle(fs: FeatureSet, name: str, architecture: str = "mlp", epochs: int = 100, seed: int = 0,
-                 device: str = "cpu", holdout: float = 0.2, hop: float = 0.1, quiet: bool = False,
-                 prior_weight: float = 30.0) -> ModelBundle:
-    """Train on per-session z-scored features; report accuracy on held-out participants, then refit on all."""
+def train_bundle(fs: FeatureSet, name: str, norm: str = "stratified", model: str | None = None, epochs: int = 100,
+                 seed: int = 0, device: str = "cpu", holdout: float = 0.2, hop: float = 0.1, quiet: bool = False,
+                 prior_seconds: float = 15.0, network_prior_seconds: float = 600.0, participant_seconds: float = 240.0,
+                 batch_strata: int | None = None) -> ModelBundle:
+    """Train on every window of ``fs``; with ``holdout``, first report accuracy on held-out participants."""
     t0 = time.perf_counter()
-    strata = stratum_ids(fs.participant, fs.session)
-    Xn = stratified_zscore(fs.X, strata)
-    people = np.unique(fs.participant)
-    rng = np.random.default_rng(seed)
-    n_out = max(1, int(round(holdout * len(people)))) if len(people) > 1 else 0
-    held = set(rng.choice(people, n_out, replace=False).tolist()) if n_out else set()
-    test = np.isin(fs.participant, list(held))
+    X, y, part = fs.X, fs.y, fs.participant
+    strata = stratum_ids(part, fs.session)
+    stats = (X.mean(axis=0), X.var(axis=0))
+    Xn = normalize_inputs(X, strata, norm, stats)
+    arch, arch_kwargs = architecture_for(norm, model)
+    people = np.unique(part)
     report = {
-        "dataset": name, "features": fs.features, "norm": "stratified", "architecture": architecture,
-        "participants": len(people), "windows": int(len(fs.y)), "classes": list(fs.class_names),
-        "window": fs.window, "train_hop": fs.hop, "epochs": epochs, "seed": seed,
+        "dataset": name, "features": fs.features, "norm": norm, "architecture": arch,
+        "participants": len(people), "windows": int(len(y)), "classes": list(fs.class_names),
+        "window": fs.window, "train_hop": fs.hop, "epochs": epochs, "seed": seed, "device": device,
     }
-    if held:
-        model, _ = fit(Xn[~test], fs.y[~test], len(fs.class_names), architecture, epochs=epochs, seed=seed,
-                       device=device, quiet=quiet)
-        report["heldout_participants"] = sorted(held)
-        report["heldout_accuracy"] = accuracy(model, Xn[test], fs.y[test], device)
-        report["train_accuracy"] = accuracy(model, Xn[~test], fs.y[~test], device)
-    model, kwargs = fit(Xn, fs.y, len(fs.class_names), architecture, epochs=epochs, seed=seed, device=device, quiet=quiet)
+    fit_args = dict(arch_kwargs=arch_kwargs, epochs=epochs, seed=seed, device=device, batch_strata=batch_strata,
+                    quiet=quiet)
+    n_out = int(round(holdout * len(people))) if len(people) > 2 else 0
+    if n_out:
+        held = np.random.default_rng(seed).choice(people, n_out, replace=False)
+        test = np.isin(part, held)
+        Xh = normalize_inputs(X[~test], strata[~test], norm, (X[~test].mean(0), X[~test].var(0)))
+        Xt = normalize_inputs(X[test], strata[test], norm, (X[~test].mean(0), X[~test].var(0)))
+        m, _ = fit(Xh, y[~test], strata[~test], len(fs.class_names), arch, **fit_args)
+        report["heldout_participants"] = sorted(held.tolist())
+        report["heldout_accuracy"] = float((predict(m, Xt, strata[test], device) == y[test]).mean())
+    net, kwargs = fit(Xn, y, strata, len(fs.class_names), arch, **fit_args)
+    report["train_accuracy"] = float((predict(net, Xn, strata, device) == y).mean())
     report["train_seconds"] = round(time.perf_counter() - t0, 2)
+    input_mode = NORMS[norm]
     return ModelBundle(
-        architecture=architecture, arch_kwargs=kwargs, state_dict=model.state_dict(), features=fs.features,
-        channels=list(fs.channels), srate=float(fs.srate), unit="microvolts", class_names=list(fs.class_names),
-        window=fs.window, hop=hop, filters=fs.filters,
-        normalization={"mode": "stratified", "prior_mean": fs.X.mean(axis=0).tolist(),
-                       "prior_var": within_stratum_var(fs.X, strata).tolist(), "prior_weight": prior_weight,
-                       "halflife": None},
+        architecture=arch, arch_kwargs=kwargs, state_dict={k: v.cpu() for k, v in net.state_dict().items()},
+        features=fs.features, channels=list(fs.channels), srate=float(fs.srate), unit="microvolts",
+        class_names=list(fs.class_names), window=fs.window, hop=hop, filters=fs.filters,
+        normalization={"mode": input_mode, "prior_mean": stats[0].tolist(),
+                       "prior_var": (within_stratum_var(X, strata) if input_mode == "stratified" else stats[1]).tolist(),
+                       "prior_seconds": prior_seconds, "network_prior_seconds": network_prior_seconds,
+                       "participant_seconds": participant_seconds,
+                       "halflife_seconds": None},
         report=report, name=name,
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 import zlib
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -20,7 +21,7 @@ import pylsl
 from scipy import signal
 
 from bci_stream.devices.montages import DEAP32, SEED62, positions
-from bci_stream.sources import Source, SourceError, parse_query
+from bci_stream.sources import Source, SourceError, parse_flag, parse_query
 from bci_stream.stream import Chunk, StreamInfo, Trial
 
 BANDS = {"delta": (1.0, 4.0), "theta": (4.0, 8.0), "alpha": (8.0, 14.0), "beta": (14.0, 31.0), "gamma": (31.0, 50.0)}
@@ -77,7 +78,7 @@ class SyntheticEEG:
     """Deterministic generator: the same (seed, participant, session) gives the same bytes, block by block."""
 
     def __init__(self, layout: str = "seed62", participant=1, session=1, seed: int = 0, srate: float | None = None,
-                 trial_seconds: float = 20.0, blinks: bool = True, muscle: bool = True,
+                 trial_seconds: float = 20.0, schedule=None, blinks: bool = True, muscle: bool = True,
                  line_noise: float | None = 50.0, block_seconds: float = 0.02, effect: float = 1.0):
         if layout not in LAYOUTS:
             raise SourceError(f"unknown synthetic layout {layout!r}; known: {', '.join(LAYOUTS)}")
@@ -104,9 +105,10 @@ class SyntheticEEG:
         B = len(BANDS)
         iaf = prng.uniform(8.5, 11.5)
         # Person and session: channel gains and band x channel spectral offsets (log amplitude).
-        gain = np.exp(prng.normal(0, 0.35, C) + srng.normal(0, 0.15, C))
+        # Sessions of one person differ less than people do (re-placed electrodes, impedance).
+        gain = np.exp(prng.normal(0, 0.35, C) + srng.normal(0, 0.05, C))
         offset = (prng.normal(0, 0.5, (B, 1)) + prng.normal(0, 0.25, (B, C))
-                  + srng.normal(0, 0.3, (B, 1)) + srng.normal(0, 0.15, (B, C)))
+                  + srng.normal(0, 0.06, (B, 1)) + srng.normal(0, 0.05, (B, C)))
         posterior = np.clip(-positions(L.channels)[:, 1], 0, 1)
         base = BAND_UV[:, None] * np.ones((B, C))
         base[2] *= 1 + 1.5 * posterior  # alpha is strongest over the back
@@ -134,7 +136,10 @@ class SyntheticEEG:
         self._blink_w = 120.0 * np.exp(-4 * (1 - np.clip(positions(L.channels)[:, 1], -1, 1)))
         self._line_w = prng.uniform(2, 10, C)
         self._events: list[tuple[str, int, int, float]] = []  # (kind, onset, length, amplitude)
-        self._schedule: list[int] = []
+        # Class of each trial: a given order repeated (SEED shows films in one fixed order),
+        # or seeded shuffles in which every class appears once per round.
+        self._schedule: list[int] = list(schedule or [])
+        self._fixed_schedule = list(schedule or [])
         self.n = 0  # samples generated so far
         self.info = StreamInfo(
             name=f"synthetic-{layout}", channel_names=L.channels, srate=self.srate, unit="microvolts",
@@ -151,7 +156,7 @@ class SyntheticEEG:
         trial = np.asarray(index) // self.trial_len
         k = len(self.layout.classes)
         while len(self._schedule) <= int(np.max(trial)):
-            self._schedule.extend(self._schedule_rng.permutation(k).tolist())
+            self._schedule.extend(self._fixed_schedule or self._schedule_rng.permutation(k).tolist())
         return np.asarray(self._schedule)[trial]
 
     def next_block(self, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -222,12 +227,32 @@ def synthetic_trials(layout: str, participants, sessions, trials: int, seed: int
                 yield Trial(str(p), str(s), t + 1, int(classes[a]), data[a : a + gen.trial_len], gen.info)
 
 
+#: SEED's film order as class indices (label.mat's -1/0/1 plus one), the same in every session.
+SEED_ORDER = (2, 1, 0, 0, 1, 2, 0, 1, 2, 2, 1, 0, 1, 2, 0)
+
+
+def write_seed_folder(folder, participants: int = 15, sessions: int = 3, trial_seconds: float = 60.0,
+                      seed: int = 0, progress=None) -> Path:
+    """A SEED-like dataset in SEED's own layout: ``<subject>_<YYYYMMDD>.mat`` with ``<initials>_eeg1..15``
+    (62 x T float32 microvolts at 200 Hz) and ``label.mat``, so it is read by the same reader as SEED."""
+    import scipy.io
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    scipy.io.savemat(folder / "label.mat", {"label": np.asarray(SEED_ORDER, np.int16)[None] - 1})
+    for p in range(1, participants + 1):
+        for s in range(1, sessions + 1):
+            trials = synthetic_trials("seed62", [p], [s], len(SEED_ORDER), seed=seed, trial_seconds=trial_seconds,
+                                      schedule=SEED_ORDER)
+            variables = {f"p{p:02d}_eeg{t.trial}": np.ascontiguousarray(t.data.T) for t in trials}
+            scipy.io.savemat(folder / f"{p}_202601{s:02d}.mat", variables)
+            if progress is not None:
+                progress.update(note=f"participant {p} session {s}")
+    return folder
+
+
 def _flag(v: str) -> bool:
-    if v.lower() in ("1", "true", "yes", "on"):
-        return True
-    if v.lower() in ("0", "false", "no", "off"):
-        return False
-    raise SourceError(f"synthetic source: expected a yes/no value, got {v!r}")
+    return parse_flag(v, "synthetic source")
 
 
 class SyntheticSource(Source):

@@ -37,17 +37,13 @@ class FeatureExtractor:
         return [f"{ch}:{part}" for ch in channels for part in self.per_channel]
 
 
-@lru_cache(maxsize=32)
-def _welch_plan(n_samples: int, srate: float):
-    """Segment length, taper and band bin masks for a window length, computed once."""
-    nperseg = int(min(n_samples, max(16, min(n_samples // 2, 2 * round(srate)))))
-    step = max(1, nperseg // 2)
-    taper = signal.get_window("hann", nperseg).astype(np.float32)  # as scipy.signal.welch
-    freqs = np.fft.rfftfreq(nperseg, 1.0 / srate)
+def _band_matrix(n_fft: int, taper_energy: float, n_samples: int, srate: float) -> np.ndarray:
+    """[n_freqs, n_bands] float32 turning a one-sided |rfft|^2 into band power."""
+    freqs = np.fft.rfftfreq(n_fft, 1.0 / srate)
     # One-sided PSD scale: |X|^2 / (fs * sum(w^2)), doubled except DC and Nyquist.
-    scale = np.full(freqs.shape, 2.0 / (srate * float((taper.astype(np.float64) ** 2).sum())))
+    scale = np.full(freqs.shape, 2.0 / (srate * taper_energy))
     scale[0] /= 2
-    if nperseg % 2 == 0:
+    if n_fft % 2 == 0:
         scale[-1] /= 2
     df = freqs[1] - freqs[0]
     masks = np.stack([(freqs >= lo) & (freqs < hi) for lo, hi in BANDS.values()]).astype(np.float64)
@@ -57,8 +53,17 @@ def _welch_plan(n_samples: int, srate: float):
             f"windows of {n_samples} samples at {srate} Hz resolve no frequency bin in band(s) {empty}; "
             "use a longer window or a higher sampling rate"
         )
-    band_matrix = (masks * scale * df).T  # [n_freqs, n_bands]: PSD bins -> band power
-    return nperseg, step, taper, band_matrix.astype(np.float32)
+    return (masks * scale * df).T.astype(np.float32)
+
+
+@lru_cache(maxsize=32)
+def _welch_plan(n_samples: int, srate: float):
+    """Segment length, taper and band bin masks for a window length, computed once."""
+    nperseg = int(min(n_samples, max(16, min(n_samples // 2, 2 * round(srate)))))
+    step = max(1, nperseg // 2)
+    taper = signal.get_window("hann", nperseg).astype(np.float32)  # as scipy.signal.welch
+    energy = float((taper.astype(np.float64) ** 2).sum())
+    return nperseg, step, taper, _band_matrix(nperseg, energy, n_samples, srate)
 
 
 def welch_band_power(windows: np.ndarray, srate: float) -> np.ndarray:
@@ -96,4 +101,85 @@ band_power = FeatureExtractor(
     _log_band_power,
     tuple(BANDS),
     "log10 Welch band power per band and channel, in the stream's unit squared.",
+)
+
+
+#: Time-half-bandwidth product of the DPSS tapers, and how many are used (2 NW - 1), as MNE's default.
+MULTITAPER_NW = 4.0
+MULTITAPER_K = 7
+
+
+@lru_cache(maxsize=32)
+def _multitaper_plan(n_samples: int, srate: float):
+    """DPSS tapers (unit energy), their eigenvalue weights and the band matrix, computed once per window length."""
+    if n_samples <= 2 * MULTITAPER_NW:
+        raise ValueError(f"multitaper needs windows longer than {2 * MULTITAPER_NW:g} samples, got {n_samples}")
+    tapers, ratios = signal.windows.dpss(n_samples, MULTITAPER_NW, MULTITAPER_K, return_ratios=True)
+    weights = (ratios / ratios.sum()).astype(np.float32)
+    return tapers.astype(np.float32), weights, _band_matrix(n_samples, 1.0, n_samples, float(srate))
+
+
+def multitaper_band_power(windows: np.ndarray, srate: float) -> np.ndarray:
+    """Band power [n, ch, bands] from the eigenvalue-weighted multitaper PSD of each mean-removed window."""
+    windows = np.asarray(windows, np.float32)
+    n, ch, t = windows.shape
+    tapers, weights, band_matrix = _multitaper_plan(t, float(srate))
+    x = windows - windows.mean(axis=-1, keepdims=True)
+    psd = np.zeros((n, ch, band_matrix.shape[0]), np.float32)
+    for taper, w in zip(tapers, weights):  # one taper at a time keeps memory at one batch of spectra
+        spec = fft.rfft(x * taper, axis=-1)
+        psd += w * (spec.real**2 + spec.imag**2)
+    return psd @ band_matrix
+
+
+def _log_multitaper(windows: np.ndarray, srate: float) -> np.ndarray:
+    power = multitaper_band_power(windows, srate)
+    return np.log10(np.maximum(power, 1e-12)).reshape(power.shape[0], -1)
+
+
+multitaper = FeatureExtractor(
+    "multitaper",
+    _log_multitaper,
+    tuple(BANDS),
+    "log10 multitaper band power per band and channel (DPSS, NW=4, 7 tapers), in the stream's unit squared; "
+    "the best input in the stratified-normalization paper (Fdez et al. 2021).",
+)
+
+STATISTICS = ("mean", "median", "max", "min", "std", "var", "range", "skewness", "kurtosis")
+SEGMENTS = 10
+_PARTS = tuple(f"seg{k:02d}" for k in range(1, SEGMENTS + 1)) + ("all",)
+
+
+def _moments(x: np.ndarray) -> np.ndarray:
+    """The nine STATISTICS over the last axis; skewness and (excess) kurtosis are 0 for a flat signal."""
+    x = x.astype(np.float64)
+    mean = x.mean(axis=-1)
+    d = x - mean[..., None]
+    var = (d**2).mean(axis=-1)
+    hi, lo = x.max(axis=-1), x.min(axis=-1)
+    flat = hi == lo
+    v = np.where(flat, 1.0, var)
+    skew = np.where(flat, 0.0, (d**3).mean(axis=-1) / v**1.5)
+    kurt = np.where(flat, 0.0, (d**4).mean(axis=-1) / v**2 - 3.0)
+    return np.stack([mean, np.median(x, axis=-1), hi, lo, np.sqrt(var), var, hi - lo, skew, kurt], axis=-1)
+
+
+def _deap_statistics(windows: np.ndarray, srate: float) -> np.ndarray:
+    windows = np.asarray(windows)
+    n, ch, t = windows.shape
+    if t < SEGMENTS:
+        raise ValueError(f"deap99 cuts windows into {SEGMENTS} segments; a window of {t} samples is too short")
+    # consecutive and as equal as the length allows, the first ones longer by a sample (as np.array_split)
+    edges = np.concatenate([[0], np.cumsum([t // SEGMENTS + (k < t % SEGMENTS) for k in range(SEGMENTS)])])
+    spans = list(zip(edges[:-1], edges[1:])) + [(0, t)]
+    out = np.stack([_moments(windows[..., a:b]) for a, b in spans], axis=2)  # [n, ch, parts, stats]
+    return out.reshape(n, -1).astype(np.float32)
+
+
+deap_statistics = FeatureExtractor(
+    "deap99",
+    _deap_statistics,
+    tuple(f"{part}:{stat}" for part in _PARTS for stat in STATISTICS),
+    "DEAP's statistical representation: per channel, mean, median, max, min, std, variance, range, skewness and "
+    "excess kurtosis of each of 10 consecutive segments and of the whole window (99 per channel).",
 )

@@ -10,11 +10,11 @@ BRAINFLOW16 = ["Fz", "C3", "Cz", "C4", "Pz", "PO7", "Oz", "PO8", "F5", "F7", "F3
 
 
 def _bundle(channels=("C3", "C4")):
-    from bci_stream.plugins.models import MLP
+    from bci_stream.plugins.models import FeatureNet
 
     torch.manual_seed(0)
-    m = MLP(len(channels) * 5, 2, hidden=(8,))
-    return ModelBundle("mlp", {"n_features": len(channels) * 5, "n_classes": 2, "hidden": [8]}, m.state_dict(),
+    kwargs = {"n_features": len(channels) * 5, "n_classes": 2, "hidden": [8], "norm": "none"}
+    return ModelBundle("featurenet", kwargs, FeatureNet(**kwargs).state_dict(),
                        "de", list(channels), 200.0, "microvolts", ["low", "high"], 1.0, 0.1,
                        report={"note": "test"}, name="tiny")
 

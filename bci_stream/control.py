@@ -1,0 +1,129 @@
+"""Live stratum control: experiment software switches participant/session through an LSL Markers stream.
+
+Markers and status messages share one text format, ``key=value;key=value``
+(``%``, ``;`` and ``=`` inside values are percent-encoded), so experiment
+software parses the acknowledgements the way it writes the commands.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import urllib.parse
+from typing import Callable
+
+import pylsl
+
+from bci_stream.stream import Chunk
+
+log = logging.getLogger("bci_stream.control")
+
+#: What a control marker may set.
+KEYS = ("participant", "session")
+
+
+def format_fields(fields: dict) -> str:
+    """``{"participant": "P07", "session": 2}`` -> ``participant=P07;session=2``."""
+    def quote(v) -> str:
+        return str(v).replace("%", "%25").replace(";", "%3B").replace("=", "%3D")
+
+    return ";".join(f"{k}={quote(v)}" for k, v in fields.items())
+
+
+def parse_fields(text: str) -> dict[str, str]:
+    """The inverse of :func:`format_fields`; raises ValueError saying what is wrong with ``text``."""
+    fields: dict[str, str] = {}
+    for part in text.split(";"):
+        if not part.strip():
+            continue
+        key, sep, value = part.partition("=")
+        key, value = key.strip(), urllib.parse.unquote(value.strip())
+        if not sep or not key:
+            raise ValueError(f"{part.strip()!r} is not key=value")
+        if key in fields:
+            raise ValueError(f"key {key!r} given twice")
+        fields[key] = value
+    if not fields:
+        raise ValueError("empty marker")
+    return fields
+
+
+def parse_stratum(text: str) -> dict[str, str]:
+    """``participant=P07;session=2`` (either key may be left out) -> the fields it sets."""
+    fields = parse_fields(text)
+    unknown = sorted(set(fields) - set(KEYS))
+    if unknown:
+        raise ValueError(f"unknown key(s) {unknown}; expected participant=P;session=S")
+    empty = [k for k, v in fields.items() if not v]
+    if empty:
+        raise ValueError(f"empty value for {empty}")
+    return fields
+
+
+class StratumControl:
+    """A pipeline hook that listens to the Markers stream ``name`` and switches the pipeline's stratum.
+
+    The stream may appear after the pipeline starts (or come back after a
+    restart): it is looked for in the background, checked about once a second,
+    and read without waiting, so decoding never blocks on it. ``report`` gets
+    each outcome as status fields (``event=switch`` or ``event=rejected``).
+    """
+
+    def __init__(self, name: str, pipeline, report: Callable[..., None], look_every: float = 1.0):
+        self.name, self.pipeline, self.report = name, pipeline, report
+        self.look_every = look_every
+        self._resolver: pylsl.ContinuousResolver | None = pylsl.ContinuousResolver(prop="name", value=name)
+        self._next_look = 0.0
+        self.inlet: pylsl.StreamInlet | None = None
+        self.n_switches = 0
+        self.n_rejected = 0
+
+    def __call__(self, chunk: Chunk | None = None) -> None:
+        if self.inlet is None and not self._connect():
+            return
+        while True:
+            sample, _ = self.inlet.pull_sample(timeout=0.0)
+            if sample is None:
+                return
+            self.handle(sample[0])
+
+    def _connect(self) -> bool:
+        now = time.perf_counter()
+        if now < self._next_look:
+            return False
+        self._next_look = now + self.look_every
+        found = self._resolver.results()
+        if not found:
+            return False
+        info = found[0]
+        if len(found) > 1:
+            log.warning("control: %d LSL streams are named %r (source ids %s); listening to %r",
+                        len(found), self.name, [s.source_id() for s in found], info.source_id())
+        if info.channel_format() != pylsl.cf_string or info.channel_count() != 1:
+            log.error("control stream %r: expected a 1-channel string Markers stream, got %d channel(s) of format %d; "
+                      "not listening to it", self.name, info.channel_count(), info.channel_format())
+            self._next_look = float("inf")
+            return False
+        self.inlet = pylsl.StreamInlet(info, recover=True)  # follows the stream through restarts from now on
+        self._resolver = None
+        log.info("listening for stratum markers (participant=P;session=S) on LSL stream %r", self.name)
+        return True
+
+    def handle(self, marker: str) -> None:
+        """Apply one marker; a malformed one is logged and reported, never applied in part."""
+        try:
+            fields = parse_stratum(marker)
+        except ValueError as e:
+            self.n_rejected += 1
+            log.warning("control stream %r: ignored marker %r: %s", self.name, marker, e)
+            self.report(event="rejected", marker=marker, reason=str(e))
+            return
+        pipe = self.pipeline
+        participant, session = pipe.stratum
+        participant, session = fields.get("participant", participant), fields.get("session", session)
+        pipe.set_stratum(participant, session)
+        self.n_switches += 1
+        warm = any(n.warming_up(pipe.stratum) for n in pipe.normalizers)
+        log.info("stratum switched to %s/%s by marker %r on %r%s", participant, session, marker, self.name,
+                 " (warming up)" if warm else "")
+        self.report(event="switch", participant=participant, session=session, warming_up=int(warm))

@@ -1,0 +1,153 @@
+"""Cross-subject evaluation: leave-one-participant-out or k-fold, offline and through the live path."""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from typing import Callable, Iterable
+
+import numpy as np
+
+from bci_stream.batch import FeatureSet
+from bci_stream.bundle import ModelBundle
+from bci_stream.pipeline import Pipeline
+from bci_stream.progress import Progress
+from bci_stream.stream import Chunk, Trial
+from bci_stream.training import normalize_inputs, predict, stratum_ids, train_bundle
+
+#: Online accuracy is binned by time since session start, in seconds.
+CURVE_BIN = 30.0
+
+
+def replay_session(bundle: ModelBundle, trials: list[Trial], participant: str, session: str,
+                   window: float, hop: float, state_dir, chunk_seconds: float = 0.1):
+    """Stream one session's trials back to back through a fresh Pipeline, as a live session would run.
+
+    The session starts with empty statistics; what earlier sessions of the same
+    participant left in ``state_dir`` serves as its warm-up prior, as live.
+
+    Returns, for each window that lies inside one trial, (seconds since session
+    start, predicted class index, true class index).
+    """
+    info = trials[0].info
+    data = np.concatenate([t.data for t in trials]).astype(np.float32)
+    trial_of = np.concatenate([np.full(len(t.data), i) for i, t in enumerate(trials)])
+    ts = (np.arange(len(data)) + 1) / info.srate
+    pipe = Pipeline(info, bundle, participant, session, window, hop, state_dir=state_dir)
+    step = max(1, round(chunk_seconds * info.srate))
+    preds = []
+    for i in range(0, len(data), step):
+        preds += pipe.process(Chunk(data[i : i + step], ts[i : i + step]))
+    pipe.close()
+    length = round(window * info.srate)
+    names = list(bundle.class_names)
+    out = []
+    for p in preds:
+        first, last = trial_of[p.window_index - length], trial_of[p.window_index - 1]
+        if first == last and trials[last].label >= 0:
+            out.append((p.window_index / info.srate, names.index(p.label), trials[last].label))
+    return out
+
+
+def _folds(fs: FeatureSet, protocol: str, k: int, seed: int):
+    if protocol == "loso":
+        for p in np.unique(fs.participant):
+            yield str(p), fs.participant == p
+    elif protocol == "kfold":
+        # Whole trials go to one fold, so no window of a test trial is trained on.
+        trial = getattr(fs, "trial", None)
+        if trial is None:
+            raise ValueError("kfold needs the trial of every window; these features carry none")
+        keys = np.char.add(np.char.add(fs.participant.astype(str), "/"), np.char.add(fs.session.astype(str), "/" + trial.astype(str)))
+        uniq, inv = np.unique(keys, return_inverse=True)
+        fold_of = np.random.default_rng(seed).permutation(len(uniq)) % k
+        for f in range(k):
+            yield f"fold{f + 1}", fold_of[inv] == f
+    else:
+        raise ValueError(f"unknown protocol {protocol!r}; use loso or kfold")
+
+
+def evaluate(fs: FeatureSet, norm: str, protocol: str = "loso", model: str | None = None, epochs: int = 100,
+             seed: int = 0, device: str = "cpu", online: bool = False, k: int = 5,
+             session_trials: Callable[[str], Iterable[Trial]] | None = None, dataset: str = "",
+             quiet: bool = False) -> dict:
+    """Train on the other folds, test on each; with ``online`` also replay held-out sessions live."""
+    if online and (protocol != "loso" or session_trials is None):
+        raise ValueError("--online replays held-out participants' sessions: it needs --protocol loso and the raw data")
+    n_classes = len(fs.class_names)
+    strata = stratum_ids(fs.participant, fs.session)
+    folds, confusion = [], np.zeros((n_classes, n_classes), np.int64)
+    curve = {}  # bin -> [correct, total]
+    progress = Progress(len(np.unique(fs.participant)) if protocol == "loso" else k, f"{protocol} {norm}", quiet)
+    for name, test in _folds(fs, protocol, k, seed):
+        bundle = train_bundle(_subset(fs, ~test), dataset, norm, model, epochs, seed, device, holdout=0, hop=fs.hop,
+                              quiet=True)
+        net = bundle.build_model(device)
+        train_stats = (np.asarray(bundle.normalization["prior_mean"]), np.asarray(bundle.normalization["prior_var"]))
+        Xt = normalize_inputs(fs.X[test], strata[test], norm, train_stats)
+        pred = predict(net, Xt, strata[test], device)
+        np.add.at(confusion, (fs.y[test], pred), 1)
+        fold = {"participant": name, "accuracy": float((pred == fs.y[test]).mean()), "n_windows": int(test.sum())}
+        if online:
+            scored = []
+            with tempfile.TemporaryDirectory() as state:
+                for session, trials in _by_session(session_trials(name)):
+                    scored += replay_session(bundle, trials, name, session, fs.window, fs.hop, state)
+            t, p, y = (np.array(v) for v in zip(*scored))
+            fold["online_accuracy"] = float((p == y).mean())
+            fold["online_windows"] = int(len(y))
+            for b, ok in zip((t // CURVE_BIN).astype(int), p == y):
+                c = curve.setdefault(int(b), [0, 0])
+                c[0] += int(ok)
+                c[1] += 1
+        folds.append(fold)
+        progress.update(note=f"{name}: {fold['accuracy']:.3f}" + (f" online {fold['online_accuracy']:.3f}" if online else ""))
+    acc = np.array([f["accuracy"] for f in folds])
+    report = {
+        "dataset": dataset, "features": fs.features, "norm": norm, "protocol": protocol,
+        "classes": list(fs.class_names), "model": model or "featurenet", "epochs": epochs, "seed": seed,
+        "window": fs.window, "hop": fs.hop, "folds": folds,
+        "mean_accuracy": float(acc.mean()), "std_accuracy": float(acc.std()),
+        "confusion": confusion.tolist(),
+    }
+    if online:
+        on = np.array([f["online_accuracy"] for f in folds])
+        report["online_mean_accuracy"] = float(on.mean())
+        report["online_std_accuracy"] = float(on.std())
+        report["online_curve"] = [{"t_start": b * CURVE_BIN, "accuracy": c[0] / c[1], "n_windows": c[1]}
+                                  for b, c in sorted(curve.items())]
+    return report
+
+
+def _subset(fs: FeatureSet, rows: np.ndarray) -> FeatureSet:
+    """The same features restricted to ``rows`` (every per-window array is cut alike)."""
+    per_window = {f.name: getattr(fs, f.name)[rows] for f in dataclasses.fields(fs)
+                  if isinstance(getattr(fs, f.name), np.ndarray) and len(getattr(fs, f.name)) == len(rows)}
+    return dataclasses.replace(fs, **per_window)
+
+
+def _by_session(trials: Iterable[Trial]):
+    sessions: dict[str, list[Trial]] = {}
+    for t in trials:
+        sessions.setdefault(t.session, []).append(t)
+    return sorted(sessions.items())
+
+
+def format_report(reports: list[dict]) -> str:
+    """A table: one row per fold, then mean and standard deviation, one column pair per report."""
+    head = "participant " + "".join(f"{r['norm'] + ' offline':>20}" + (f"{'online':>10}" if "online_mean_accuracy" in r else "")
+                                    for r in reports)
+    lines = [head]
+    for i, fold in enumerate(reports[0]["folds"]):
+        row = f"{fold['participant']:<12}"
+        for r in reports:
+            f = r["folds"][i]
+            row += f"{f['accuracy']:>20.3f}" + (f"{f['online_accuracy']:>10.3f}" if "online_accuracy" in f else "")
+        lines.append(row)
+    row = f"{'mean ± std':<12}"
+    for r in reports:
+        row += f"{r['mean_accuracy']:>13.3f} ± {r['std_accuracy']:.3f}"
+        if "online_mean_accuracy" in r:
+            row += f"{r['online_mean_accuracy']:>10.3f}"
+    lines.append(row)
+    return "\n".join(lines)

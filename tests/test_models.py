@@ -1,0 +1,99 @@
+import numpy as np
+import pytest
+import torch
+
+from bci_stream.plugins.models import DeapCNN, DeapDNN, FeatureNet, StratifiedNorm, stratified_zscore
+from bci_stream.training import fit
+
+
+def test_batch_stratified_zscore_uses_each_strata_rows(rng):
+    x = torch.tensor(rng.normal(size=(40, 3)), dtype=torch.float64)
+    strata = torch.tensor(rng.integers(0, 3, 40))
+    z = stratified_zscore(x, strata, eps=0)
+    for s in range(3):
+        rows = x[strata == s]
+        torch.testing.assert_close(z[strata == s], (rows - rows.mean(0)) / rows.std(0, unbiased=False))
+
+
+def test_online_layer_statistics_equal_the_session_batch(rng):
+    torch.manual_seed(0)
+    net = FeatureNet(20, 3, hidden=(16, 8), norm="stratified").eval()
+    x = torch.tensor(rng.normal(2, 3, (300, 20)), dtype=torch.float32)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    # Batch computation over the whole session: the inputs of each stratified layer.
+    seen_batch, seen_online = [], []
+    hooks = [m.register_forward_pre_hook(lambda m, a: seen_batch.append(a[0].detach().double()))
+             for m in net.stratified_layers()]
+    with torch.no_grad():
+        net(x, torch.zeros(300, dtype=torch.long))
+    for h in hooks:
+        h.remove()
+    # The live path: one window at a time, starting from empty statistics.
+    normalizers = net.start_online(prior_weight=0)
+    net.set_stratum(("P1", "1"))
+    hooks = [m.register_forward_pre_hook(lambda m, a: seen_online.append(a[0].detach().double()))
+             for m in net.stratified_layers()]
+    with torch.inference_mode():
+        for row in x:
+            net(row[None])
+    online_in = [torch.cat(seen_online[i::2]) for i in range(2)]
+    for layer, n, batch_in, live_in in zip(net.stratified_layers(), normalizers, seen_batch, online_in):
+        s = n.stats(("P1", "1"))
+        assert s.count == 300
+        np.testing.assert_allclose(s.mean, live_in.mean(0).numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(s.var, live_in.var(0, unbiased=False).numpy(), rtol=1e-5, atol=1e-6)
+    # The first layer's inputs do not depend on normalization: online equals the offline batch there.
+    np.testing.assert_allclose(normalizers[0].stats(("P1", "1")).mean, seen_batch[0].mean(0).numpy(), rtol=1e-5)
+    np.testing.assert_allclose(normalizers[0].stats(("P1", "1")).var, seen_batch[0].var(0, unbiased=False).numpy(), rtol=1e-5)
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, before[k]), f"{k} changed at inference"
+
+
+def test_strata_are_kept_apart_online(rng):
+    net = FeatureNet(6, 2, hidden=(4,), norm="stratified").eval()
+    (n,) = net.start_online(prior_weight=0)
+    with torch.inference_mode():
+        for i, row in enumerate(torch.tensor(rng.normal(size=(20, 6)), dtype=torch.float32)):
+            net.set_stratum(("A" if i % 2 else "B", "1"))
+            net(row[None])
+    assert n.stats(("A", "1")).count == 10 and n.stats(("B", "1")).count == 10
+
+
+def test_layer_without_strata_or_online_state_says_what_to_do():
+    with pytest.raises(RuntimeError, match="start_online"):
+        StratifiedNorm(4)(torch.zeros(1, 4))
+
+
+def test_training_batches_hold_whole_strata(rng):
+    X = rng.normal(size=(120, 10)).astype(np.float32)
+    y = rng.integers(0, 2, 120)
+    strata = np.repeat(np.arange(6), 20)
+    seen = []
+
+    def record(module, args):
+        if isinstance(module, StratifiedNorm) and module.training:
+            seen.append(torch.bincount(args[1], minlength=6))
+
+    handle = torch.nn.modules.module.register_module_forward_pre_hook(record)
+    try:
+        net, _ = fit(X, y, strata, 2, arch_kwargs={"norm": "stratified", "hidden": [8]}, epochs=3, batch_strata=2,
+                     quiet=True)
+    finally:
+        handle.remove()
+    assert len(seen) == 3 * 3  # 3 epochs x 3 batches of 2 strata
+    for counts in seen:
+        assert sorted(counts.tolist()) == [0, 0, 0, 0, 20, 20]  # two whole strata per batch
+    # The warm-up prior of each layer was fitted from the training strata.
+    assert not torch.equal(net.stratified_layers()[0].prior_var, torch.ones(8))
+
+
+def test_deap_baselines_shapes_and_init():
+    x = torch.randn(5, 32 * 99)
+    for cls in (DeapDNN, DeapCNN):
+        net = cls().eval()
+        out = net(x)
+        assert out.shape == (5, 2) and torch.all(out[:, 0] == 0)  # one output unit as two logits
+        biases = [m.bias for m in net.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))]
+        assert all(torch.all(b == 0) for b in biases)
+    with pytest.raises(ValueError, match="binary"):
+        DeapDNN(n_classes=3)
