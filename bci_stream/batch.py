@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Iterable
 
@@ -39,8 +40,8 @@ def recording_features(data: np.ndarray, srate: float, extractor, filters: Filte
         if ok.any():
             feats.append(extractor.compute(np.ascontiguousarray(w[ok]), srate))
             ends.append(starts[i : i + batch][ok] + length)
-    if not feats:
-        return np.empty((0, 0), np.float32), np.empty(0, np.int64)
+    if not feats:  # shorter than one window, or all non-finite: no rows, but the right width
+        return np.empty((0, data.shape[1] * len(extractor.per_channel)), np.float32), np.empty(0, np.int64)
     return np.concatenate(feats).astype(np.float32), np.concatenate(ends)
 
 
@@ -58,6 +59,13 @@ class FeatureSet:
     hop: float
     filters: dict = field(default_factory=dict)
     trial: np.ndarray | None = None  # each window's trial number, where trials were read
+
+    def take(self, rows: np.ndarray) -> "FeatureSet":
+        """The same features restricted to ``rows``: every per-window array is cut alike."""
+        n = len(self.y)
+        return dataclasses.replace(self, **{f.name: getattr(self, f.name)[rows] for f in dataclasses.fields(self)
+                                            if isinstance(getattr(self, f.name), np.ndarray)
+                                            and len(getattr(self, f.name)) == n})
 
 
 def build_features(trials: Iterable[Trial], n: int, class_names, features: str = "de",
@@ -104,3 +112,16 @@ def _baseline_corrected(tr: Trial, extractor, filters: FilterSpec | None, window
         raise ValueError(f"{where}: its {b / srate:g}-s baseline holds no complete {window:g}-s window to subtract")
     X, _ = recording_features(x[b:], srate, extractor, None, window, hop)
     return X - base.mean(axis=0) if len(X) else X
+
+
+def select_classes(fs: FeatureSet, names) -> tuple[FeatureSet, dict[int, int]]:
+    """Keep the windows of these classes only, renumbered in the order given (e.g. the 2-class
+    positive/negative SEED task); returns the new set and the old-to-new label map."""
+    names = list(names)
+    unknown = [n for n in names if n not in fs.class_names]
+    if unknown:
+        raise ValueError(f"no class(es) {unknown} in this dataset; its classes are {list(fs.class_names)}")
+    mapping = {fs.class_names.index(n): i for i, n in enumerate(names)}
+    kept = fs.take(np.isin(fs.y, list(mapping)))
+    y = np.array([mapping[v] for v in kept.y.tolist()], np.int64)
+    return dataclasses.replace(kept, y=y, class_names=tuple(names)), mapping

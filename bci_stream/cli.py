@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import signal
@@ -194,27 +195,35 @@ def cmd_view(args) -> int:
 # ---------------------------------------------------------------- train
 def _dataset(args):
     """(FeatureSet, trials of one participant) for train/evaluate, from a folder or the generator."""
-    from bci_stream.batch import build_features
-
     if args.dataset == "synthetic":
+        from bci_stream.batch import build_features
         from bci_stream.devices.synthetic import LAYOUTS, synthetic_trials
 
-        def make(participants):
+        def trials_of(participants):
             return synthetic_trials(args.layout, participants, range(1, args.sessions + 1), args.trials,
                                     seed=args.seed, trial_seconds=args.trial_seconds)
 
         n = args.participants * args.sessions * args.trials
-        fs = build_features(make(range(1, args.participants + 1)), n, LAYOUTS[args.layout].classes, args.features,
-                            args.window, args.train_hop, quiet=args.quiet)
-        return fs, lambda p: make([p])
-    if not args.dataset_dir:
-        raise ValueError(f"--dataset {args.dataset} needs DATASET_DIR")
-    from bci_stream.devices.datasets import dataset_trials
-    from bci_stream.featurecache import feature_set
+        fs = build_features(trials_of(range(1, args.participants + 1)), n, LAYOUTS[args.layout].classes,
+                            args.features, args.window, args.train_hop, quiet=args.quiet)
+    else:
+        if not args.dataset_dir:
+            raise ValueError(f"--dataset {args.dataset} needs DATASET_DIR")
+        from bci_stream.devices.datasets import dataset_trials
+        from bci_stream.featurecache import feature_set
 
-    fs = feature_set(args.dataset, args.dataset_dir, features=args.features, window=args.window, hop=args.train_hop,
-                     quiet=args.quiet)
-    return fs, lambda p: dataset_trials(args.dataset, args.dataset_dir, participants=[p])[1]
+        def trials_of(participants):
+            return dataset_trials(args.dataset, args.dataset_dir, participants=participants)[1]
+
+        fs = feature_set(args.dataset, args.dataset_dir, features=args.features, window=args.window,
+                         hop=args.train_hop, quiet=args.quiet)
+    if not args.classes:
+        return fs, lambda p: trials_of([p])
+    from bci_stream.batch import select_classes
+
+    fs, mapping = select_classes(fs, args.classes.split(","))
+    # Live, the other classes' trials still stream (and feed the statistics); they are just not scored.
+    return fs, lambda p: (dataclasses.replace(t, label=mapping.get(t.label, -1)) for t in trials_of([p]))
 
 
 def cmd_train(args) -> int:
@@ -268,6 +277,7 @@ def cmd_synthesize(args) -> int:
 def cmd_replay(args) -> int:
     from bci_stream.devices.files import FileSource
     from bci_stream.outlets import EEGOutlet, MarkerOutlet
+    from bci_stream.progress import Progress
     from bci_stream.stream import StreamInfo
 
     opts = {k: v for k, v in (("stream", args.stream), ("target", args.target), ("threshold", args.threshold))
@@ -286,11 +296,14 @@ def cmd_replay(args) -> int:
     if args.wait and not eeg.outlet.wait_for_consumers(args.wait):
         print(f"no consumer of {args.name!r} within {args.wait:g} s; starting anyway", file=sys.stderr, flush=True)
     stop = _Stop()
+    # Progress in samples of one pass; a loop has no end, so it shows none.
+    progress = Progress(n, "replay", quiet=args.loop)
     try:
         for chunk in src.chunks():
             eeg.push(chunk)
             for ts, text in src.due_markers():
                 markers.push(text, ts)
+            progress.update(len(chunk))
             if stop():
                 break
         else:
@@ -395,6 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
         t.add_argument("--dataset", choices=["seed", "deap", "synthetic"], default="synthetic")
         t.add_argument("--features", default="de", help="de | bandpower | multitaper | deap99")
         t.add_argument("--norm", choices=["stratified", "batch", "none"], default="stratified")
+        t.add_argument("--classes", help="keep only these classes, e.g. negative,positive (SEED's 2-class task)")
         t.add_argument("--model", help="featurenet (default), deap-dnn or deap-cnn")
         t.add_argument("--window", type=float, default=1.0)
         t.add_argument("--train-hop", type=float, default=0.5, help="hop between training windows, s")

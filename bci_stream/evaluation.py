@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import tempfile
 from typing import Callable, Iterable
 
@@ -80,7 +79,7 @@ def evaluate(fs: FeatureSet, norm: str, protocol: str = "loso", model: str | Non
     curve = {}  # bin -> [correct, total]
     progress = Progress(len(np.unique(fs.participant)) if protocol == "loso" else k, f"{protocol} {norm}", quiet)
     for name, test in _folds(fs, protocol, k, seed):
-        bundle = train_bundle(_subset(fs, ~test), dataset, norm, model, epochs, seed, device, holdout=0, hop=fs.hop,
+        bundle = train_bundle(fs.take(~test), dataset, norm, model, epochs, seed, device, holdout=0, hop=fs.hop,
                               quiet=True)
         net = bundle.build_model(device)
         train_stats = (np.asarray(bundle.normalization["prior_mean"]), np.asarray(bundle.normalization["prior_var"]))
@@ -117,13 +116,6 @@ def evaluate(fs: FeatureSet, norm: str, protocol: str = "loso", model: str | Non
         report["online_curve"] = [{"t_start": b * CURVE_BIN, "accuracy": c[0] / c[1], "n_windows": c[1]}
                                   for b, c in sorted(curve.items())]
     return report
-
-
-def _subset(fs: FeatureSet, rows: np.ndarray) -> FeatureSet:
-    """The same features restricted to ``rows`` (every per-window array is cut alike)."""
-    per_window = {f.name: getattr(fs, f.name)[rows] for f in dataclasses.fields(fs)
-                  if isinstance(getattr(fs, f.name), np.ndarray) and len(getattr(fs, f.name)) == len(rows)}
-    return dataclasses.replace(fs, **per_window)
 
 
 def _by_session(trials: Iterable[Trial]):

@@ -83,15 +83,9 @@ def _copy_atomic(src: Path, dst: Path) -> None:
         raise
 
 
-def dataset_features(kind: str, folder, output, features: str = "de", window: float = 1.0, hop: float = 0.5,
-                     baseline: str = "drop", filters: FilterSpec | None = FilterSpec(), cache_dir=None,
-                     quiet: bool = False, **reader_opts) -> tuple[Path, bool]:
-    """Write the features of every window of dataset ``folder`` to ``output``; returns (output, from_cache).
-
-    ``baseline="subtract"`` (DEAP only) reads trials with their 3-s baseline and
-    subtracts its mean features (``build_features(subtract_baseline=True)``);
-    ``"drop"`` leaves the baseline out. ``cache_dir=False`` turns the cache off.
-    """
+def _arrays(kind: str, folder, features: str, window: float, hop: float, baseline: str,
+            filters: FilterSpec | None, cache_dir, quiet: bool, reader_opts: dict) -> tuple[dict | None, Path | None]:
+    """(arrays, cache path): arrays is None on a cache hit, whose file is then the cache path."""
     if baseline not in BASELINES:
         raise ValueError(f"baseline {baseline!r}: expected one of {', '.join(BASELINES)}")
     if baseline == "subtract":
@@ -101,19 +95,50 @@ def dataset_features(kind: str, folder, output, features: str = "de", window: fl
     registry.load_plugin("features", features)  # an unknown name fails before any reading
     params = {"kind": kind, "features": features, "window": window, "hop": hop, "baseline": baseline,
               "filters": filters.to_dict() if filters else None, "reader": reader_opts}
-    output = Path(output)
     cached = None
     if cache_dir is not False:
         files = dataset_files(kind, folder, reader_opts.get("participants"))
         cached = Path(cache_dir or default_cache_dir()) / f"{kind}-{features}-{cache_key(files, params)}.npz"
         if cached.is_file():
-            _copy_atomic(cached, output)
-            return output, True
+            return None, cached
     classes, trials, n = dataset_trials(kind, folder, **reader_opts)
     fs = build_features(trials, n, classes, features, window, hop, filters, quiet=quiet,
                         subtract_baseline=baseline == "subtract")
     arrays = to_arrays(fs, kind, baseline)
-    write_npz(arrays, output)
     if cached is not None:
         write_npz(arrays, cached)
+    return arrays, cached
+
+
+def dataset_features(kind: str, folder, output, features: str = "de", window: float = 1.0, hop: float = 0.5,
+                     baseline: str = "drop", filters: FilterSpec | None = FilterSpec(), cache_dir=None,
+                     quiet: bool = False, **reader_opts) -> tuple[Path, bool]:
+    """Write the features of every window of dataset ``folder`` to ``output``; returns (output, from_cache).
+
+    ``baseline="subtract"`` (DEAP only) reads trials with their 3-s baseline and
+    subtracts its mean features (``build_features(subtract_baseline=True)``);
+    ``"drop"`` leaves the baseline out. ``cache_dir=False`` turns the cache off.
+    """
+    arrays, cached = _arrays(kind, folder, features, window, hop, baseline, filters, cache_dir, quiet, reader_opts)
+    output = Path(output)
+    if arrays is None:
+        _copy_atomic(cached, output)
+        return output, True
+    write_npz(arrays, output)
     return output, False
+
+
+def feature_set(kind: str, folder, features: str = "de", window: float = 1.0, hop: float = 0.5,
+                baseline: str = "drop", filters: FilterSpec | None = FilterSpec(), cache_dir=None,
+                quiet: bool = False, **reader_opts) -> FeatureSet:
+    """The same features as ``dataset_features``, through the same cache, as a FeatureSet for training."""
+    arrays, cached = _arrays(kind, folder, features, window, hop, baseline, filters, cache_dir, quiet, reader_opts)
+    if arrays is None:
+        with np.load(cached) as z:
+            arrays = {k: z[k] for k in z.files}
+    return FeatureSet(
+        X=arrays["X"], y=arrays["y"], participant=arrays["participant"], session=arrays["session"],
+        class_names=tuple(arrays["classes"].tolist()), channels=tuple(arrays["channels"].tolist()),
+        srate=float(arrays["srate"]), features=str(arrays["features"]), window=float(arrays["window"]),
+        hop=float(arrays["hop"]), filters=json.loads(str(arrays["filters"])), trial=arrays["trial"],
+    )

@@ -17,8 +17,6 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-import numpy as np
-
 from bci_stream.devices.datasets import dataset_trials
 from bci_stream.devices.synthetic import write_seed_folder
 from bci_stream.evaluation import evaluate, format_report
