@@ -195,6 +195,9 @@ def cmd_view(args) -> int:
 # ---------------------------------------------------------------- train
 def _dataset(args):
     """(FeatureSet, trials of one participant) for train/evaluate, from a folder or the generator."""
+    opts = _deap_options(args)
+    if args.dataset != "deap" and (opts or args.baseline != "drop"):
+        raise ValueError(f"--target, --threshold and --baseline are DEAP's options, not {args.dataset}'s")
     if args.dataset == "synthetic":
         from bci_stream.batch import build_features
         from bci_stream.devices.synthetic import LAYOUTS, synthetic_trials
@@ -212,11 +215,15 @@ def _dataset(args):
         from bci_stream.devices.datasets import dataset_trials
         from bci_stream.featurecache import feature_set
 
+        if args.baseline == "subtract" and getattr(args, "online", False):
+            raise ValueError("--baseline subtract has no live counterpart (a live session has no pre-trial "
+                             "baseline per trial); evaluate --online with --baseline drop")
+
         def trials_of(participants):
-            return dataset_trials(args.dataset, args.dataset_dir, participants=participants)[1]
+            return dataset_trials(args.dataset, args.dataset_dir, participants=participants, **opts)[1]
 
         fs = feature_set(args.dataset, args.dataset_dir, features=args.features, window=args.window,
-                         hop=args.train_hop, quiet=args.quiet)
+                         hop=args.train_hop, baseline=args.baseline, quiet=args.quiet, **opts)
     if not args.classes:
         return fs, lambda p: trials_of([p])
     from bci_stream.batch import select_classes
@@ -280,8 +287,7 @@ def cmd_replay(args) -> int:
     from bci_stream.progress import Progress
     from bci_stream.stream import StreamInfo
 
-    opts = {k: v for k, v in (("stream", args.stream), ("target", args.target), ("threshold", args.threshold))
-            if v is not None}
+    opts = _deap_options(args) | ({"stream": args.stream} if args.stream is not None else {})
     src = FileSource(args.path, speed=args.speed, realtime=True, loop=args.loop, trial=args.trial, **opts)
     rec, g = src.recording, src.info
     info = StreamInfo(args.name, g.channel_names, g.srate, g.unit, source_id=f"bci-stream-replay:{args.name}",
@@ -323,7 +329,7 @@ def cmd_features(args) -> int:
 
     from bci_stream.featurecache import dataset_features
 
-    opts = {k: v for k, v in (("target", args.target), ("threshold", args.threshold)) if v is not None}
+    opts = _deap_options(args)
     if args.participants:
         opts["participants"] = [p.strip() for p in args.participants.split(",") if p.strip()]
     t0 = time.perf_counter()
@@ -338,6 +344,21 @@ def cmd_features(args) -> int:
 
 
 # ---------------------------------------------------------------- parser
+def _add_deap_options(parser: argparse.ArgumentParser, baseline: bool = False) -> None:
+    g = parser.add_argument_group("DEAP")
+    g.add_argument("--target", choices=["valence", "arousal", "valence-arousal"],
+                   help="which rating gives the true label (default valence)")
+    g.add_argument("--threshold", type=float, help="ratings above it are high (default 5)")
+    if baseline:
+        g.add_argument("--baseline", choices=["drop", "subtract"], default="drop",
+                       help="drop the 3-s pre-trial baseline, or subtract its mean features")
+
+
+def _deap_options(args) -> dict:
+    """The DEAP reader options given on the command line (the reader's defaults for the rest)."""
+    return {k: v for k, v in (("target", args.target), ("threshold", args.threshold)) if v is not None}
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bci-stream", description=__doc__)
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -417,6 +438,7 @@ def build_parser() -> argparse.ArgumentParser:
         t.add_argument("--device", default="cpu", help="torch device: cpu or cuda")
         t.add_argument("--seed", type=int, default=0)
         t.add_argument("-q", "--quiet", action="store_true")
+        _add_deap_options(t, baseline=True)
         g = t.add_argument_group("synthetic dataset")
         g.add_argument("--layout", choices=["seed62", "deap32", "brainflow16"], default="seed62")
         g.add_argument("--participants", type=int, default=10)
@@ -450,9 +472,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--name", default="bci-stream-replay", help="LSL stream name; markers go on NAME-markers")
     rp.add_argument("--trial", type=int, help="replay only this trial (numbered from 1)")
     rp.add_argument("--stream", help="XDF: name or type of the EEG stream (default: the one of type EEG)")
-    rp.add_argument("--target", choices=["valence", "arousal", "valence-arousal"],
-                    help="DEAP: which rating gives the true label (default valence)")
-    rp.add_argument("--threshold", type=float, help="DEAP: ratings above it are high (default 5)")
+    _add_deap_options(rp)
     rp.add_argument("--wait", type=float, default=0.0, help="seconds to wait for a consumer of the EEG stream first")
     rp.set_defaults(func=cmd_replay)
 
@@ -462,10 +482,7 @@ def build_parser() -> argparse.ArgumentParser:
     fe.add_argument("--features", default="de", help="feature extractor: de, bandpower, multitaper, deap99, ...")
     fe.add_argument("--window", type=float, default=1.0, help="window length, s")
     fe.add_argument("--hop", type=float, default=0.5, help="hop between windows, s")
-    fe.add_argument("--target", choices=["valence", "arousal", "valence-arousal"], help="DEAP: label (default valence)")
-    fe.add_argument("--threshold", type=float, help="DEAP: ratings above it are high (default 5)")
-    fe.add_argument("--baseline", choices=["drop", "subtract"], default="drop",
-                    help="DEAP: drop the 3-s pre-trial baseline, or subtract its mean features")
+    _add_deap_options(fe, baseline=True)
     fe.add_argument("--participants", help="comma-separated participant ids (default: all)")
     fe.add_argument("--cache-dir", help="feature cache (default $BCI_STREAM_CACHE_DIR or ~/.cache/bci-stream/features)")
     fe.add_argument("--no-cache", action="store_true", help="neither reuse nor store cached features")

@@ -54,14 +54,16 @@ class RunningStats:
 
     def update(self, x: np.ndarray) -> None:
         x = np.asarray(x, np.float64).reshape(-1, self.mean.shape[0])
-        if self._decay is None:
-            if len(x):
-                mean = x.mean(axis=0)
-                self.merge(len(x), mean, ((x - mean) ** 2).sum(axis=0))
+        if self._decay is None and len(x) > 1:
+            mean = x.mean(axis=0)
+            self.merge(len(x), mean, ((x - mean) ** 2).sum(axis=0))
             return
-        for row in x:  # exponentially weighted Welford (West 1979)
-            self.count = self._decay * self.count + 1.0
-            self.m2 *= self._decay
+        for row in x:  # Welford; exponentially weighted with a half-life (West 1979)
+            if self._decay is None:
+                self.count += 1.0
+            else:
+                self.count = self._decay * self.count + 1.0
+                self.m2 *= self._decay
             delta = row - self.mean
             self.mean = self.mean + delta / self.count
             self.m2 = self.m2 + delta * (row - self.mean)

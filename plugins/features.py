@@ -58,24 +58,40 @@ def _band_matrix(n_fft: int, taper_energy: float, n_samples: int, srate: float) 
 
 @lru_cache(maxsize=32)
 def _welch_plan(n_samples: int, srate: float):
-    """Segment length, taper and band bin masks for a window length, computed once."""
+    """Segment length and step, taper, the taper's leaking bins, and the fused power-to-band matrix, once per length.
+
+    Removing a segment's mean m before tapering changes its spectrum by
+    m * rfft(taper), which is non-zero only in a few bins (two for Hann): the
+    mean is subtracted there, after the FFT, instead of from every sample.
+    The band matrix acts on the spectrum seen as interleaved float32 (re, im)
+    pairs of every segment, so squaring, averaging the segments and summing
+    the bands is one matrix product.
+    """
     nperseg = int(min(n_samples, max(16, min(n_samples // 2, 2 * round(srate)))))
     step = max(1, nperseg // 2)
+    n_segments = (n_samples - nperseg) // step + 1
     taper = signal.get_window("hann", nperseg).astype(np.float32)  # as scipy.signal.welch
     energy = float((taper.astype(np.float64) ** 2).sum())
-    return nperseg, step, taper, _band_matrix(nperseg, energy, n_samples, srate)
+    taper_spectrum = fft.rfft(taper.astype(np.float64))
+    # float32 rounding leaves the rest of a Hann's spectrum below 1e-7 of its peak
+    nonzero = np.flatnonzero(np.abs(taper_spectrum) > 1e-5 * np.abs(taper_spectrum).max())
+    leak = slice(int(nonzero[0]), int(nonzero[-1]) + 1)
+    bands = _band_matrix(nperseg, energy, n_samples, srate)  # [freqs, bands]
+    fused = np.tile(np.repeat(bands, 2, axis=0), (n_segments, 1)) / n_segments  # [segments * freqs * 2, bands]
+    return nperseg, step, taper, leak, taper_spectrum[leak].astype(np.complex64), fused.astype(np.float32)
 
 
 def welch_band_power(windows: np.ndarray, srate: float) -> np.ndarray:
     """Band power [n, ch, bands] from Welch's method (Hann, 50 % overlap, mean-detrended segments)."""
     windows = np.asarray(windows, np.float32)
     n, ch, t = windows.shape
-    nperseg, step, taper, band_matrix = _welch_plan(t, float(srate))
+    nperseg, step, taper, leak, leak_spectrum, fused = _welch_plan(t, float(srate))
     segs = np.lib.stride_tricks.sliding_window_view(windows, nperseg, axis=-1)[..., ::step, :]
-    segs = (segs - segs.mean(axis=-1, keepdims=True)) * taper
-    spec = fft.rfft(segs, axis=-1)
-    psd = (spec.real**2 + spec.imag**2).mean(axis=-2)  # [n, ch, freqs]
-    return psd @ band_matrix
+    spec = fft.rfft(segs * taper, axis=-1)  # [n, ch, segments, freqs] complex64
+    spec[..., leak] -= segs.mean(axis=-1, keepdims=True) * leak_spectrum
+    parts = spec.view(np.float32).reshape(n, ch, -1)
+    np.square(parts, out=parts)
+    return parts @ fused
 
 
 def _differential_entropy(windows: np.ndarray, srate: float) -> np.ndarray:

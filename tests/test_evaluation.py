@@ -45,3 +45,34 @@ def test_evaluate_command_writes_report_and_plots(tmp_path):
     pngs = sorted(p.name for p in (tmp_path / "plots").glob("*.png"))
     assert pngs == ["accuracy_per_participant.png", "confusion_stratified.png", "online_accuracy_over_time.png"]
     assert all((tmp_path / "plots" / p).stat().st_size > 5000 for p in pngs)
+
+
+def test_evaluate_runs_unchanged_on_seed_and_deap_folders(tmp_path):
+    """The protocol of the accuracy benchmark, on folders in SEED's and DEAP's published layouts."""
+    from bci_stream.devices.synthetic import write_seed_folder
+    from test_datasets import write_deap
+
+    seed_dir = write_seed_folder(tmp_path / "SEED" / "Preprocessed_EEG", participants=3, sessions=1, trial_seconds=3)
+    res = cli_run("evaluate", seed_dir, "--dataset", "seed", "--features", "multitaper", "--classes",
+                  "negative,positive", "--epochs", "5", "--online", "--report", tmp_path / "seed.json", "-q",
+                  timeout=300)
+    assert res.returncode == 0, res.stderr
+    r = json.loads((tmp_path / "seed.json").read_text())
+    assert (r["dataset"], r["features"], r["classes"]) == ("seed", "multitaper", ["negative", "positive"])
+    assert [f["participant"] for f in r["folds"]] == ["1", "2", "3"] and "online_mean_accuracy" in r
+
+    rng = np.random.default_rng(0)
+    deap_dir = tmp_path / "DEAP" / "data_preprocessed_python"
+    for p in (1, 2, 3):
+        write_deap(deap_dir, p, [[7, 2, 5, 5], [3, 8, 5, 5], [8, 7, 5, 5], [2, 3, 5, 5]], rng, n_samples=128 * 7)
+    res = cli_run("evaluate", deap_dir, "--dataset", "deap", "--target", "arousal", "--threshold", "4.5",
+                  "--epochs", "5", "--online", "--report", tmp_path / "deap.json", "-q", timeout=300)
+    assert res.returncode == 0, res.stderr
+    r = json.loads((tmp_path / "deap.json").read_text())
+    assert r["dataset"] == "deap" and r["classes"] == ["low-arousal", "high-arousal"]
+    assert len(r["folds"]) == 3 and all(f["n_windows"] > 0 for f in r["folds"])
+
+    res = cli_run("evaluate", deap_dir, "--dataset", "deap", "--baseline", "subtract", "--online", "-q")
+    assert res.returncode == 2 and "no live counterpart" in res.stderr
+    res = cli_run("train", seed_dir, "--dataset", "seed", "--target", "arousal", "-o", tmp_path / "m.pt")
+    assert res.returncode == 2 and "DEAP's options, not seed's" in res.stderr
