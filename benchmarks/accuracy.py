@@ -5,7 +5,7 @@ The dataset is written in SEED's own file layout by the synthetic generator and
 read back by the SEED reader, so `bci-stream evaluate` runs the same protocol
 unchanged on a real SEED folder.
 
-    python benchmarks/accuracy.py [--data DIR] [--participants 15] [--trial-seconds 30] [--jobs 3]
+    python benchmarks/accuracy.py [--data DIR] [--participants 15] [--trial-seconds 30] [--jobs N]
 """
 
 from __future__ import annotations
@@ -13,9 +13,12 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+
+import torch
 
 from bci_stream.devices.datasets import dataset_trials
 from bci_stream.devices.synthetic import write_seed_folder
@@ -29,9 +32,11 @@ def _trials_of(folder, participant):
 
 
 def _evaluate(norm, fs, folder, epochs, device):
+    # One thread per worker: two workers each on its own core beat two threads fighting over both.
+    torch.set_num_threads(1)
     t = time.perf_counter()
     r = evaluate(fs, norm, "loso", epochs=epochs, device=device, online=True, dataset="synthetic-seed",
-                 session_trials=functools.partial(_trials_of, folder), quiet=True)
+                 session_trials=functools.partial(_trials_of, folder))
     r["seconds"] = round(time.perf_counter() - t, 1)
     return r
 
@@ -45,7 +50,8 @@ def main() -> None:
     ap.add_argument("--hop", type=float, default=1.0, help="window hop for features and the online replay, s")
     ap.add_argument("--epochs", type=int, default=100)
     ap.add_argument("--norms", default="none,batch,stratified")
-    ap.add_argument("--jobs", type=int, default=1, help="normalizations evaluated in parallel processes")
+    ap.add_argument("--jobs", type=int, default=min(3, os.cpu_count() or 1),
+                    help="normalizations evaluated in parallel processes, one torch thread each")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--report", help="write all reports as JSON here")
     ap.add_argument("--plots", help="write PNG figures here")

@@ -97,3 +97,19 @@ def test_deap_baselines_shapes_and_init():
         assert all(torch.all(b == 0) for b in biases)
     with pytest.raises(ValueError, match="binary"):
         DeapDNN(n_classes=3)
+
+
+@pytest.mark.parametrize("norm", ["stratified", "batch", "none"])
+def test_same_seed_trains_the_same_weights(rng, norm):
+    X = rng.normal(size=(90, 6)).astype(np.float32)
+    y = rng.integers(0, 3, 90)
+    strata = np.repeat(np.arange(3), 30)
+
+    def weights(seed):
+        net, _ = fit(X, y, strata, 3, arch_kwargs={"norm": norm, "hidden": [8, 8]}, epochs=5, seed=seed,
+                     batch_strata=1, quiet=True)
+        return net.state_dict()
+
+    a, b, c = weights(3), weights(3), weights(4)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
