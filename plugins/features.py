@@ -100,9 +100,13 @@ def _differential_entropy(windows: np.ndarray, srate: float) -> np.ndarray:
     return (0.5 * np.log(2 * np.pi * np.e * np.maximum(power, 1e-12))).reshape(power.shape[0], -1)
 
 
-def _log_band_power(windows: np.ndarray, srate: float) -> np.ndarray:
-    power = welch_band_power(windows, srate)
+def _log10_per_row(power: np.ndarray) -> np.ndarray:
+    """[n, ch, bands] power -> [n, ch * bands] log10 features; the floor keeps a flat channel finite."""
     return np.log10(np.maximum(power, 1e-12)).reshape(power.shape[0], -1)
+
+
+def _log_band_power(windows: np.ndarray, srate: float) -> np.ndarray:
+    return _log10_per_row(welch_band_power(windows, srate))
 
 
 differential_entropy = FeatureExtractor(
@@ -149,8 +153,7 @@ def multitaper_band_power(windows: np.ndarray, srate: float) -> np.ndarray:
 
 
 def _log_multitaper(windows: np.ndarray, srate: float) -> np.ndarray:
-    power = multitaper_band_power(windows, srate)
-    return np.log10(np.maximum(power, 1e-12)).reshape(power.shape[0], -1)
+    return _log10_per_row(multitaper_band_power(windows, srate))
 
 
 multitaper = FeatureExtractor(

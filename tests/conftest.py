@@ -44,3 +44,27 @@ def real_data_dir() -> Path:
             pytest.fail(f"real test data missing at {d} (CI must have ../shared/data/real)")
         pytest.skip(f"real test data not found at {d}; set BCI_STREAM_TEST_DATA")
     return d
+
+
+def stop(*procs) -> None:
+    """End ``bci-stream`` subprocesses started by a test, politely first."""
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+        try:
+            p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
+class Keep:
+    """A pipeline sink that keeps what it is sent."""
+
+    def __init__(self):
+        self.predictions = []
+
+    def send(self, p):
+        self.predictions.append(p)
+
+    def close(self):
+        pass

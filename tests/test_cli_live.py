@@ -6,7 +6,7 @@ import numpy as np
 import pylsl
 import pytest
 
-from conftest import ROOT, cli, cli_run
+from conftest import ROOT, cli, cli_run, stop
 
 
 def _inlet(prop, value, timeout=30):
@@ -32,16 +32,6 @@ def _drain(inlet, into, recv=None):
         recv += [pylsl.local_clock()] * len(ts)
 
 
-def _stop(*procs):
-    for p in procs:
-        if p.poll() is None:
-            p.terminate()
-        try:
-            p.wait(timeout=20)
-        except Exception:
-            p.kill()
-
-
 def test_simulate_then_run_publishes_labels_at_hop_rate(uid, tmp_path):
     sim = cli("simulate", "--layout", "seed62", "--name", uid, "--trial", "4", "--duration", "60")
     run = None
@@ -65,7 +55,7 @@ def test_simulate_then_run_publishes_labels_at_hop_rate(uid, tmp_path):
         out, err = run.communicate()
         assert run.returncode == 0, err
     finally:
-        _stop(*(p for p in (run, sim) if p is not None))
+        stop(*(p for p in (run, sim) if p is not None))
     labels = [g[0] for g in got]
     ts = np.array([g[1] for g in got])
     assert set(labels) <= set(classes)
@@ -97,7 +87,7 @@ def test_brainflow_synthetic_board_publishes_labels(uid):
         out, err = run.communicate()
         assert run.returncode == 0, err
     finally:
-        _stop(run)
+        stop(run)
     assert len(got) > 40 and {g[0] for g in got} <= set(classes)
     assert "synthetic-brainflow16" in err
 

@@ -54,7 +54,8 @@ def test_stream_that_never_appears_gives_clear_error(uid):
     t = time.monotonic()
     with pytest.raises(SourceError, match=f"no LSL stream with name='{uid}-absent' appeared within 0.5 s"):
         open_source(f"lsl:name={uid}-absent?timeout=0.5")
-    assert time.monotonic() - t < 3
+    # It gives up rather than waiting on; liblsl's first resolve in a process sometimes takes ~5 s more.
+    assert time.monotonic() - t < 10
 
 
 def test_bad_specs_are_refused():

@@ -10,7 +10,7 @@ from bci_stream.devices.synthetic import SyntheticEEG, SyntheticSource
 from bci_stream.outlets import EEGOutlet
 from bci_stream.quality import EXCESSIVE, FLAT, LINE_NOISE, NONFINITE, OK, RAILED, QualityMonitor, Thresholds, assess
 from bci_stream.stream import Chunk, StreamInfo
-from conftest import cli_run
+from conftest import Keep, cli_run
 
 
 def _block(layout="seed62", seconds=1.0, participant=1, seed=0):
@@ -97,19 +97,6 @@ def test_flapping_channel_is_rate_limited(caplog):
         for chunk in _chunks(data, srate):
             mon(chunk)
     assert 1 <= len(caplog.records) <= 4, [r.getMessage() for r in caplog.records]
-
-
-class Keep:
-    """A sink that keeps what it is sent."""
-
-    def __init__(self):
-        self.predictions = []
-
-    def send(self, p):
-        self.predictions.append(p)
-
-    def close(self):
-        pass
 
 
 def test_quality_hook_does_not_change_predictions():

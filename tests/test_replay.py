@@ -16,7 +16,7 @@ from bci_stream.outlets import EEGOutlet
 from bci_stream.sources import SourceError, open_source
 from bci_stream.stream import StreamInfo, Trial
 from bci_stream.training import train_bundle
-from conftest import cli, cli_run
+from conftest import cli, cli_run, stop
 from test_datasets import write_deap
 
 REAL = "eeglab_32ch_128hz.set"
@@ -55,16 +55,6 @@ def _pull_all(inlet, n_expected, proc, deadline, markers=None):
         marks += [(t[0], u) for t, u in zip(texts, mts)]
     data = (np.concatenate(data), np.concatenate(ts)) if ts else (np.empty((0, 0)), np.empty(0))
     return (*data, marks)
-
-
-def _stop(*procs):
-    for p in procs:
-        if p.poll() is None:
-            p.terminate()
-        try:
-            p.wait(timeout=20)
-        except Exception:
-            p.kill()
 
 
 def _fif(path, seconds, sfreq=128.0, n_ch=8, annotations=(), seed=0):
@@ -175,7 +165,7 @@ def test_replay_real_recording_onto_lsl(real_data_dir, uid):
         data, ts, marks = _pull_all(eeg, len(want), replay, time.monotonic() + 120, markers)
         assert replay.wait(timeout=30) == 0
     finally:
-        _stop(replay)
+        stop(replay)
     assert data.shape == want.shape
     np.testing.assert_allclose(data, want, rtol=1e-6, atol=0)
     step = 1 / (128.0 * 10)
@@ -200,7 +190,7 @@ def test_replay_deap_trial_with_its_true_label(tmp_path, rng, uid):
         data, _, marks = _pull_all(eeg, 7680, replay, time.monotonic() + 60, markers)
         assert replay.wait(timeout=30) == 0
     finally:
-        _stop(replay)
+        stop(replay)
     assert [t for t, _ in marks] == ["trial-start 2 high-valence", "trial-end 2"]
     np.testing.assert_array_equal(data, read_recording(tmp_path / "s01.dat").trials[1].data)
     with pytest.raises(SourceError, match=r"s01\.dat: no trial 4; it has trials 1\.\.3"):
@@ -234,7 +224,7 @@ def test_live_pipeline_on_the_real_recording_through_lsl(real_data_dir, real_bun
         got += [s[0] for s in labels.pull_chunk(timeout=0.0)[0]]
         assert run.returncode == 0, run.stderr.read()
     finally:
-        _stop(replay, *([run] if run else []))
+        stop(replay, *([run] if run else []))
     # 8 s of a 10x stream is 80 s of EEG: about 790 windows at the model's 0.1-s hop
     assert len(got) > 500 and set(got) <= {"first", "second"}
 

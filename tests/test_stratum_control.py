@@ -10,18 +10,7 @@ from bci_stream.control import StratumControl, format_fields, parse_fields, pars
 from bci_stream.devices.synthetic import SyntheticSource
 from bci_stream.outlets import MarkerOutlet, PredictionOutlet
 from bci_stream.pipeline import Pipeline
-from conftest import cli
-
-
-class Keep:
-    def __init__(self):
-        self.predictions = []
-
-    def send(self, p):
-        self.predictions.append(p)
-
-    def close(self):
-        pass
+from conftest import Keep, cli
 
 
 def test_fields_round_trip_and_bad_markers_say_why():
