@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tempfile
 from typing import Callable, Iterable
 
@@ -16,6 +17,11 @@ from bci_stream.training import normalize_inputs, predict, stratum_ids, train_bu
 
 #: Online accuracy is binned by time since session start, in seconds.
 CURVE_BIN = 30.0
+
+
+def natural_key(name: str) -> list:
+    """Participant 2 before participant 10, and session 9 before session 10."""
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", name) if part]
 
 
 def replay_session(bundle: ModelBundle, trials: list[Trial], participant: str, session: str,
@@ -50,8 +56,8 @@ def replay_session(bundle: ModelBundle, trials: list[Trial], participant: str, s
 
 def _folds(fs: FeatureSet, protocol: str, k: int, seed: int):
     if protocol == "loso":
-        for p in np.unique(fs.participant):
-            yield str(p), fs.participant == p
+        for p in sorted(np.unique(fs.participant).astype(str), key=natural_key):
+            yield p, fs.participant == p
     elif protocol == "kfold":
         # Whole trials go to one fold, so no window of a test trial is trained on.
         trial = getattr(fs, "trial", None)
@@ -122,7 +128,7 @@ def _by_session(trials: Iterable[Trial]):
     sessions: dict[str, list[Trial]] = {}
     for t in trials:
         sessions.setdefault(t.session, []).append(t)
-    return sorted(sessions.items())
+    return sorted(sessions.items(), key=lambda item: natural_key(item[0]))
 
 
 def format_report(reports: list[dict]) -> str:

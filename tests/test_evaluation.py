@@ -76,3 +76,10 @@ def test_evaluate_runs_unchanged_on_seed_and_deap_folders(tmp_path):
     assert res.returncode == 2 and "no live counterpart" in res.stderr
     res = cli_run("train", seed_dir, "--dataset", "seed", "--target", "arousal", "-o", tmp_path / "m.pt")
     assert res.returncode == 2 and "DEAP's options, not seed's" in res.stderr
+
+
+def test_participants_and_sessions_come_in_natural_order():
+    from bci_stream.evaluation import natural_key
+
+    ids = ["10", "2", "1", "P10", "P9", "P07"]
+    assert sorted(ids, key=natural_key) == ["1", "2", "10", "P07", "P9", "P10"]
