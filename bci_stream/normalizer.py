@@ -53,20 +53,28 @@ class RunningStats:
         self.count = total
 
     def update(self, x: np.ndarray) -> None:
-        x = np.asarray(x, np.float64).reshape(-1, self.mean.shape[0])
+        x = np.asarray(x, np.float64)
+        if x.ndim == 1:  # one window: the live path, kept to a few vector operations
+            self._add(x)
+            return
+        x = x.reshape(-1, self.mean.shape[0])
         if self._decay is None and len(x) > 1:
             mean = x.mean(axis=0)
             self.merge(len(x), mean, ((x - mean) ** 2).sum(axis=0))
             return
-        for row in x:  # Welford; exponentially weighted with a half-life (West 1979)
-            if self._decay is None:
-                self.count += 1.0
-            else:
-                self.count = self._decay * self.count + 1.0
-                self.m2 *= self._decay
-            delta = row - self.mean
-            self.mean = self.mean + delta / self.count
-            self.m2 = self.m2 + delta * (row - self.mean)
+        for row in x:
+            self._add(row)
+
+    def _add(self, row: np.ndarray) -> None:
+        """Welford; exponentially weighted with a half-life (West 1979)."""
+        if self._decay is None:
+            self.count += 1.0
+        else:
+            self.count = self._decay * self.count + 1.0
+            self.m2 = self.m2 * self._decay
+        delta = row - self.mean
+        self.mean = self.mean + delta / self.count
+        self.m2 = self.m2 + delta * (row - self.mean)
 
     def to_dict(self) -> dict:
         return {
@@ -163,10 +171,12 @@ class StratifiedNormalizer:
         prior = self._priors[key]
         if prior is None or prior.weight <= 0:
             return s.mean, s.var
+        # Pooled moments of c windows and k prior pseudo-windows: with d the gap between
+        # their means, the pooled sum of squares is m2 + k var_prior + d^2 c k / (c + k).
         c, k = s.count, prior.weight
-        mean = (c * s.mean + k * prior.mean) / (c + k)
-        var = (c * (s.var + (s.mean - mean) ** 2) + k * (prior.var + (prior.mean - mean) ** 2)) / (c + k)
-        return mean, var
+        n = c + k
+        d = s.mean - prior.mean
+        return prior.mean + d * (c / n), (s.m2 + k * prior.var + d * d * (c * k / n)) / n
 
     def transform(self, key: Stratum, x: np.ndarray) -> np.ndarray:
         mean, var = self.moments(key)
@@ -174,11 +184,14 @@ class StratifiedNormalizer:
 
     def update_transform(self, key: Stratum, x: np.ndarray) -> np.ndarray:
         """Online step: each window joins its stratum's statistics, then is normalized by them."""
-        x = np.atleast_2d(x)
+        x = np.atleast_2d(np.asarray(x, np.float64))
+        s = self.stats(key)
         out = np.empty(x.shape, np.float32)
         for i, row in enumerate(x):
-            self.update(key, row)
-            out[i] = self.transform(key, row)
+            if not self.frozen:
+                s.update(row)
+            mean, var = self.moments(key)
+            out[i] = (row - mean) / np.sqrt(var + self.eps)
         return out
 
     def warming_up(self, key: Stratum) -> bool:
