@@ -185,13 +185,10 @@ class StratifiedNormalizer:
     def update_transform(self, key: Stratum, x: np.ndarray) -> np.ndarray:
         """Online step: each window joins its stratum's statistics, then is normalized by them."""
         x = np.atleast_2d(np.asarray(x, np.float64))
-        s = self.stats(key)
         out = np.empty(x.shape, np.float32)
         for i, row in enumerate(x):
-            if not self.frozen:
-                s.update(row)
-            mean, var = self.moments(key)
-            out[i] = (row - mean) / np.sqrt(var + self.eps)
+            self.update(key, row)
+            out[i] = self.transform(key, row)
         return out
 
     def warming_up(self, key: Stratum) -> bool:
