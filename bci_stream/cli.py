@@ -239,7 +239,7 @@ def cmd_train(args) -> int:
     fs, _ = _dataset(args)
     name = f"{args.dataset}-{args.layout}" if args.dataset == "synthetic" else f"{args.dataset}-{args.features}-{args.norm}"
     bundle = train_bundle(fs, name, args.norm, args.model, epochs=args.epochs, seed=args.seed, device=args.device,
-                          hop=args.hop, quiet=args.quiet, batch_strata=args.batch_strata)
+                          hop=args.hop, quiet=args.quiet, batch_strata=args.batch_strata, live_pass=args.live_pass)
     if args.dataset == "synthetic":
         bundle.report["generator"] = {"layout": args.layout, "participants": args.participants,
                                       "sessions": args.sessions, "trials": args.trials,
@@ -258,7 +258,8 @@ def cmd_evaluate(args) -> int:
 
     fs, trials_of = _dataset(args)
     report = evaluate(fs, args.norm, args.protocol, args.model, args.epochs, args.seed, args.device, args.online,
-                      session_trials=trials_of, dataset=args.dataset, quiet=args.quiet)
+                      session_trials=trials_of, dataset=args.dataset, quiet=args.quiet, batch_strata=args.batch_strata,
+                      live_pass=args.live_pass)
     print(format_report([report]))
     if args.report:
         Path(args.report).write_text(json.dumps(report, indent=2))
@@ -435,6 +436,9 @@ def build_parser() -> argparse.ArgumentParser:
         t.add_argument("--train-hop", type=float, default=0.5, help="hop between training windows, s")
         t.add_argument("--epochs", type=int, default=100)
         t.add_argument("--batch-strata", type=int, help="strata per minibatch (default: full batch)")
+        t.add_argument("--live-pass", action=argparse.BooleanOptionalAction, default=True,
+                       help="also train on each session replayed in random trial order through running statistics, "
+                            "as the live path normalizes (stratified only; --no-live-pass trains as Fdez et al. 2021)")
         t.add_argument("--device", default="cpu", help="torch device: cpu or cuda")
         t.add_argument("--seed", type=int, default=0)
         t.add_argument("-q", "--quiet", action="store_true")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import tempfile
 from typing import Callable, Iterable
 
@@ -13,15 +12,10 @@ from bci_stream.bundle import ModelBundle
 from bci_stream.pipeline import Pipeline
 from bci_stream.progress import Progress
 from bci_stream.stream import Chunk, Trial
-from bci_stream.training import normalize_inputs, predict, stratum_ids, train_bundle
+from bci_stream.training import natural_key, normalize_inputs, predict, stratum_ids, train_bundle
 
 #: Online accuracy is binned by time since session start, in seconds.
 CURVE_BIN = 30.0
-
-
-def natural_key(name: str) -> list:
-    """Participant 2 before participant 10, and session 9 before session 10."""
-    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", name) if part]
 
 
 def replay_session(bundle: ModelBundle, trials: list[Trial], participant: str, session: str,
@@ -75,7 +69,7 @@ def _folds(fs: FeatureSet, protocol: str, k: int, seed: int):
 def evaluate(fs: FeatureSet, norm: str, protocol: str = "loso", model: str | None = None, epochs: int = 100,
              seed: int = 0, device: str = "cpu", online: bool = False, k: int = 5,
              session_trials: Callable[[str], Iterable[Trial]] | None = None, dataset: str = "",
-             quiet: bool = False) -> dict:
+             quiet: bool = False, batch_strata: int | None = None, live_pass: bool = True) -> dict:
     """Train on the other folds, test on each; with ``online`` also replay held-out sessions live."""
     if online and (protocol != "loso" or session_trials is None):
         raise ValueError("--online replays held-out participants' sessions: it needs --protocol loso and the raw data")
@@ -86,7 +80,7 @@ def evaluate(fs: FeatureSet, norm: str, protocol: str = "loso", model: str | Non
     progress = Progress(len(np.unique(fs.participant)) if protocol == "loso" else k, f"{protocol} {norm}", quiet)
     for name, test in _folds(fs, protocol, k, seed):
         bundle = train_bundle(fs.take(~test), dataset, norm, model, epochs, seed, device, holdout=0, hop=fs.hop,
-                              quiet=True)
+                              quiet=True, batch_strata=batch_strata, live_pass=live_pass)
         net = bundle.build_model(device)
         train_stats = (np.asarray(bundle.normalization["prior_mean"]), np.asarray(bundle.normalization["prior_var"]))
         Xt = normalize_inputs(fs.X[test], strata[test], norm, train_stats)
@@ -111,7 +105,7 @@ def evaluate(fs: FeatureSet, norm: str, protocol: str = "loso", model: str | Non
     report = {
         "dataset": dataset, "features": fs.features, "norm": norm, "protocol": protocol,
         "classes": list(fs.class_names), "model": model or "featurenet", "epochs": epochs, "seed": seed,
-        "window": fs.window, "hop": fs.hop, "folds": folds,
+        "window": fs.window, "hop": fs.hop, "live_pass": bundle.report["live_pass"], "folds": folds,
         "mean_accuracy": float(acc.mean()), "std_accuracy": float(acc.std()),
         "confusion": confusion.tolist(),
     }

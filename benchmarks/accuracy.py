@@ -31,12 +31,12 @@ def _trials_of(folder, participant):
     return dataset_trials("seed", folder, participants=[participant])[1]
 
 
-def _evaluate(norm, fs, folder, epochs, device):
+def _evaluate(norm, fs, folder, epochs, device, live_pass):
     # One thread per worker: two workers each on its own core beat two threads fighting over both.
     torch.set_num_threads(1)
     t = time.perf_counter()
     r = evaluate(fs, norm, "loso", epochs=epochs, device=device, online=True, dataset="synthetic-seed",
-                 session_trials=functools.partial(_trials_of, folder))
+                 session_trials=functools.partial(_trials_of, folder), live_pass=live_pass)
     r["seconds"] = round(time.perf_counter() - t, 1)
     return r
 
@@ -53,6 +53,8 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=min(3, os.cpu_count() or 1),
                     help="normalizations evaluated in parallel processes, one torch thread each")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--live-pass", action=argparse.BooleanOptionalAction, default=True,
+                    help="train stratified models on live-order replays too (--no-live-pass: offline statistics only)")
     ap.add_argument("--report", help="write all reports as JSON here")
     ap.add_argument("--plots", help="write PNG figures here")
     args = ap.parse_args()
@@ -66,14 +68,16 @@ def main() -> None:
     print(f"dataset: {args.participants} participants x {args.sessions} sessions x 15 trials x "
           f"{args.trial_seconds:g} s, {len(fs.y)} windows ({time.perf_counter() - t0:.0f} s to prepare)", flush=True)
     norms = args.norms.split(",")
-    run = functools.partial(_evaluate, fs=fs, folder=folder, epochs=args.epochs, device=args.device)
+    run = functools.partial(_evaluate, fs=fs, folder=folder, epochs=args.epochs, device=args.device,
+                            live_pass=args.live_pass)
     if args.jobs > 1:
         with ProcessPoolExecutor(args.jobs) as pool:
             reports = list(pool.map(run, norms))
     else:
         reports = [run(n) for n in norms]
 
-    print(f"\nLeave-one-participant-out accuracy, 3 classes, DE features, {args.epochs} epochs\n")
+    print(f"\nLeave-one-participant-out accuracy, 3 classes, DE features, {args.epochs} epochs, "
+          f"live pass {'on' if args.live_pass else 'off'}\n")
     print(f"{'norm':<11} {'offline':>16} {'online':>16} {'online-offline':>15} {'seconds':>8}")
     for r in reports:
         print(f"{r['norm']:<11} {r['mean_accuracy']:>9.3f} ± {r['std_accuracy']:.3f} "

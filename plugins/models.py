@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -11,14 +11,48 @@ from torch import nn
 from bci_stream.normalizer import Prior, StratifiedNormalizer, Stratum
 
 
+def stratum_moments(x: torch.Tensor, strata: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Mean and (population) variance of each stratum's rows, [strata, units], and their row counts [strata]."""
+    n = int(strata.max()) + 1
+    count = torch.bincount(strata, minlength=n).to(x.dtype)
+    per_row = count.clamp(min=1)[:, None]
+    mean = torch.zeros(n, x.shape[1], dtype=x.dtype, device=x.device).index_add_(0, strata, x) / per_row
+    var = torch.zeros_like(mean).index_add_(0, strata, (x - mean[strata]) ** 2) / per_row
+    return mean, var, count
+
+
 def stratified_zscore(x: torch.Tensor, strata: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
     """Each row z-scored by the mean and (population) variance of the rows of its own stratum."""
-    n = int(strata.max()) + 1
-    count = torch.bincount(strata, minlength=n).clamp(min=1).to(x.dtype)[:, None]
-    mean = torch.zeros(n, x.shape[1], dtype=x.dtype, device=x.device).index_add_(0, strata, x) / count
-    centred = x - mean[strata]
-    var = torch.zeros_like(mean).index_add_(0, strata, centred**2) / count
-    return centred / torch.sqrt(var[strata] + eps)
+    mean, var, _ = stratum_moments(x, strata)
+    return (x - mean[strata]) / torch.sqrt(var[strata] + eps)
+
+
+def causal_zscore(x: torch.Tensor, start: torch.Tensor, prior_mean: torch.Tensor, prior_var: torch.Tensor,
+                  weight, eps: float = 1e-5) -> torch.Tensor:
+    """Each row z-scored as the live path does it: by its stratum's rows up to and including itself,
+    pooled with ``weight`` pseudo-rows of the prior. Differentiable, so a model can be trained
+    on the statistics it will meet live.
+
+    A stratum's rows are contiguous and in time order; ``start[i]`` is the first row of
+    row i's stratum. ``prior_*`` and ``weight`` broadcast against the rows.
+    """
+    d = (x - prior_mean).double()
+    zero = d.new_zeros(1, d.shape[1])
+    c1 = torch.cat([zero, d.cumsum(0)])
+    c2 = torch.cat([zero, (d * d).cumsum(0)])
+    i = torch.arange(len(x), device=x.device)
+    n = (i - start + 1).double()[:, None] + weight
+    mean = (c1[i + 1] - c1[start]) / n
+    var = (c2[i + 1] - c2[start] + weight * torch.as_tensor(prior_var).double()) / n - mean * mean
+    return ((d - mean) / torch.sqrt(var.clamp(min=0) + eps)).to(x.dtype)
+
+
+class LiveStrata(NamedTuple):
+    """Rows laid out as the live path meets them: ``start`` as in :func:`causal_zscore`, and the
+    weight of the hidden layers' population prior in rows."""
+
+    start: torch.Tensor
+    prior_weight: float
 
 
 class StratifiedNorm(nn.Module):
@@ -39,13 +73,24 @@ class StratifiedNorm(nn.Module):
         self.online: StratifiedNormalizer | None = None
         self.stratum: Stratum = ("anonymous", "1")
 
-    def forward(self, x: torch.Tensor, strata: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, strata: torch.Tensor | LiveStrata | None = None) -> torch.Tensor:
+        if isinstance(strata, LiveStrata):
+            return causal_zscore(x, strata.start, self.prior_mean, self.prior_var, strata.prior_weight, self.eps)
         if strata is not None:
+            if self.training:
+                self._track_prior(x.detach(), strata)
             return stratified_zscore(x, strata, self.eps)
         if self.online is None:
             raise RuntimeError("StratifiedNorm without strata needs start_online() first (the live path does it)")
         z = self.online.update_transform(self.stratum, x.detach().cpu().numpy())
         return torch.from_numpy(z).to(x.device)
+
+    @torch.no_grad()
+    def _track_prior(self, x: torch.Tensor, strata: torch.Tensor) -> None:
+        """The mean within-stratum statistics of this training batch: the prior that live-order passes use."""
+        mean, var, count = stratum_moments(x, strata)
+        self.prior_mean.copy_(mean[count > 0].mean(0))
+        self.prior_var.copy_(var[count > 0].mean(0))
 
     def start_online(self, prior_weight: float, participant_weight: float = 0.0, halflife=None, state_dir=None,
                      signature="") -> StratifiedNormalizer:
@@ -110,11 +155,7 @@ class FeatureNet(nn.Module):
         for h in hooks:
             h.remove()
         for layer, h in zip(self.stratified_layers(), inputs):
-            n = int(strata.max()) + 1
-            means = torch.stack([h[strata == s].mean(0) for s in range(n) if (strata == s).any()])
-            vars_ = torch.stack([h[strata == s].var(0, unbiased=False) for s in range(n) if (strata == s).any()])
-            layer.prior_mean.copy_(means.mean(0))
-            layer.prior_var.copy_(vars_.mean(0))
+            layer._track_prior(h, strata)
 
 
 class _BinaryAsTwoLogits(nn.Module):

@@ -24,6 +24,7 @@ def test_loso_offline_and_online_report(tmp_path):
     assert sum(f["n_windows"] for f in r["folds"]) == len(fs.y) == np.asarray(r["confusion"]).sum()
     # 8-s trials, 1-s windows at 1-s hop: 8 windows inside each of 6 trials per participant.
     assert all(f["online_windows"] == 6 * 8 for f in r["folds"])
+    assert r["live_pass"] and not reports["none"]["live_pass"]  # the live pass is for stratified models
     assert r["mean_accuracy"] > reports["none"]["mean_accuracy"] + 0.15
     assert 0 <= r["online_mean_accuracy"] <= 1
 
@@ -36,11 +37,12 @@ def test_kfold_keeps_trials_whole():
 
 def test_evaluate_command_writes_report_and_plots(tmp_path):
     res = cli_run("evaluate", "--dataset", "synthetic", "--participants", "3", "--sessions", "1", "--trials", "3",
-                  "--trial-seconds", "6", "--epochs", "10", "--online", "--report", tmp_path / "r.json",
+                  "--trial-seconds", "6", "--epochs", "10", "--online", "--no-live-pass", "--report", tmp_path / "r.json",
                   "--plots", tmp_path / "plots", "-q", timeout=300)
     assert res.returncode == 0, res.stderr
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["protocol"] == "loso" and len(report["folds"]) == 3 and "online_mean_accuracy" in report
+    assert report["live_pass"] is False
     assert "mean ± std" in res.stdout
     pngs = sorted(p.name for p in (tmp_path / "plots").glob("*.png"))
     assert pngs == ["accuracy_per_participant.png", "confusion_stratified.png", "online_accuracy_over_time.png"]
@@ -79,7 +81,7 @@ def test_evaluate_runs_unchanged_on_seed_and_deap_folders(tmp_path):
 
 
 def test_participants_and_sessions_come_in_natural_order():
-    from bci_stream.evaluation import natural_key
+    from bci_stream.training import natural_key
 
     ids = ["10", "2", "1", "P10", "P9", "P07"]
     assert sorted(ids, key=natural_key) == ["1", "2", "10", "P07", "P9", "P10"]

@@ -2,8 +2,11 @@ import numpy as np
 import pytest
 import torch
 
-from bci_stream.plugins.models import DeapCNN, DeapDNN, FeatureNet, StratifiedNorm, stratified_zscore
-from bci_stream.training import fit
+from bci_stream.batch import FeatureSet
+from bci_stream.normalizer import Prior, StratifiedNormalizer
+from bci_stream.plugins.models import (DeapCNN, DeapDNN, FeatureNet, LiveStrata, StratifiedNorm, causal_zscore,
+                                       stratified_zscore)
+from bci_stream.training import LiveOrder, fit, stratum_ids, within_stratum_var
 
 
 def test_batch_stratified_zscore_uses_each_strata_rows(rng):
@@ -47,6 +50,77 @@ def test_online_layer_statistics_equal_the_session_batch(rng):
     np.testing.assert_allclose(normalizers[0].stats(("P1", "1")).var, seen_batch[0].var(0, unbiased=False).numpy(), rtol=1e-5)
     for k, v in net.state_dict().items():
         assert torch.equal(v, before[k]), f"{k} changed at inference"
+
+
+def test_causal_zscore_is_what_the_live_normalizer_gives(rng):
+    # Two strata back to back, each from its own prior, as a live session sees its windows.
+    x = rng.normal(3, 2, (70, 5))
+    start = torch.tensor([0] * 30 + [30] * 40)
+    mean, var = rng.normal(size=5), rng.uniform(0.5, 2, 5)
+    z = causal_zscore(torch.tensor(x), start, torch.tensor(mean), torch.tensor(var), 12.0, 1e-8)
+    live = StratifiedNormalizer(5, Prior(mean, var, 12.0))
+    expected = np.concatenate([live.update_transform(("P", "1"), x[:30]), live.update_transform(("P", "2"), x[30:])])
+    np.testing.assert_allclose(z.numpy(), expected, rtol=1e-5, atol=1e-5)
+
+
+def _sessions(rng, participants=3, sessions=2, trials=3, windows=5):
+    """A feature set of participants x sessions x trials, each trial a run of windows with its own offset."""
+    n = participants * sessions * trials * windows
+    idx = np.indices((participants, sessions, trials, windows)).reshape(4, -1)
+    X = rng.normal(size=(n, 4)) + idx[0][:, None] + 0.3 * idx[2][:, None]
+    return FeatureSet(X=X, y=idx[2] % 2, participant=(idx[0] + 1).astype(str), session=(idx[1] + 1).astype(str),
+                      class_names=("a", "b"), channels=("C1",), srate=100.0, features="de", window=1.0, hop=0.5,
+                      trial=idx[2] + 1)
+
+
+def test_live_order_replays_sessions_as_the_live_normalizer_would(rng):
+    fs = _sessions(rng)
+    strata = stratum_ids(fs.participant, fs.session)
+    live = LiveOrder(fs, strata, prior_rows=6.0, participant_rows=20.0, network_rows=100.0)
+    order = [int(strata[(fs.participant == "2") & (fs.session == s)][0]) for s in ("1", "2")]
+    rows, z, start = live.batch(np.random.default_rng(1), order)
+    assert len(rows) == 30 and start.tolist() == [0] * 15 + [15] * 15
+    # Each session's trials come whole and in time order, in an order that is not always the recorded one.
+    runs = [fs.trial[rows[i : i + 5]] for i in range(0, 30, 5)]
+    assert all(len(set(r)) == 1 for r in runs)
+    assert all(np.all(np.diff(rows[i : i + 5]) == 1) for i in range(0, 30, 5))
+    orders = {tuple(fs.trial[live.batch(np.random.default_rng(k), order[:1])[0]][::5]) for k in range(10)}
+    assert len(orders) > 1
+    # First session: the other participants' statistics as prior; second: the first session's.
+    others = fs.participant != "2"
+    normalizer = StratifiedNormalizer(4, Prior(fs.X[others].mean(0), within_stratum_var(fs.X[others], strata[others]), 6.0),
+                                      participant_weight=20.0)
+    expected = np.concatenate([normalizer.update_transform(("2", "1"), fs.X[rows[:15]]),
+                               normalizer.update_transform(("2", "2"), fs.X[rows[15:]])])
+    np.testing.assert_allclose(z.numpy(), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_live_order_of_a_single_participant_takes_their_own_statistics_as_population(rng):
+    fs = _sessions(rng, participants=1)
+    strata = stratum_ids(fs.participant, fs.session)
+    _, z, _ = LiveOrder(fs, strata, 6.0, 20.0, 100.0).batch(np.random.default_rng(0), [0, 1])
+    assert torch.isfinite(z).all()
+
+
+def test_live_pass_trains_hidden_layers_on_running_statistics(rng):
+    fs = _sessions(rng)
+    strata = stratum_ids(fs.participant, fs.session)
+    X = stratified_zscore(torch.tensor(fs.X, dtype=torch.float32), torch.tensor(strata)).numpy()
+    seen = []
+
+    def record(module, args):
+        if isinstance(module, StratifiedNorm) and isinstance(args[1], LiveStrata):
+            seen.append(len(args[0]))
+
+    handle = torch.nn.modules.module.register_module_forward_pre_hook(record)
+    try:
+        live, _ = fit(X, fs.y, strata, 2, arch_kwargs={"norm": "stratified", "hidden": [8]}, epochs=4, quiet=True,
+                      live=LiveOrder(fs, strata, 6.0, 20.0, 100.0))
+    finally:
+        handle.remove()
+    assert seen == [len(X)] * 4  # every window, once per epoch
+    plain, _ = fit(X, fs.y, strata, 2, arch_kwargs={"norm": "stratified", "hidden": [8]}, epochs=4, quiet=True)
+    assert not torch.equal(live.out.weight, plain.out.weight)
 
 
 def test_strata_are_kept_apart_online(rng):
