@@ -43,7 +43,7 @@ def causal_zscore(x: torch.Tensor, start: torch.Tensor, prior_mean: torch.Tensor
     i = torch.arange(len(x), device=x.device)
     n = (i - start + 1).double()[:, None] + weight
     mean = (c1[i + 1] - c1[start]) / n
-    var = (c2[i + 1] - c2[start] + weight * torch.as_tensor(prior_var).double()) / n - mean * mean
+    var = (c2[i + 1] - c2[start] + weight * prior_var.double()) / n - mean * mean
     return ((d - mean) / torch.sqrt(var.clamp(min=0) + eps)).to(x.dtype)
 
 
