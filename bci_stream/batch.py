@@ -114,14 +114,14 @@ def _baseline_corrected(tr: Trial, extractor, filters: FilterSpec | None, window
     return X - base.mean(axis=0) if len(X) else X
 
 
-def select_classes(fs: FeatureSet, names) -> tuple[FeatureSet, dict[int, int]]:
+def select_classes(fset: FeatureSet, names) -> tuple[FeatureSet, dict[int, int]]:
     """Keep the windows of these classes only, renumbered in the order given (e.g. the 2-class
     positive/negative SEED task); returns the new set and the old-to-new label map."""
     names = list(names)
-    unknown = [n for n in names if n not in fs.class_names]
+    unknown = [n for n in names if n not in fset.class_names]
     if unknown:
-        raise ValueError(f"no class(es) {unknown} in this dataset; its classes are {list(fs.class_names)}")
-    mapping = {fs.class_names.index(n): i for i, n in enumerate(names)}
-    kept = fs.take(np.isin(fs.y, list(mapping)))
+        raise ValueError(f"no class(es) {unknown} in this dataset; its classes are {list(fset.class_names)}")
+    mapping = {fset.class_names.index(n): i for i, n in enumerate(names)}
+    kept = fset.take(np.isin(fset.y, list(mapping)))
     y = np.array([mapping[v] for v in kept.y.tolist()], np.int64)
     return dataclasses.replace(kept, y=y, class_names=tuple(names)), mapping

@@ -5,16 +5,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 
 from bci_stream import registry
+from bci_stream.atomic import atomic_write
 from bci_stream.filters import FilterSpec
-from bci_stream.normalizer import Prior, StratifiedNormalizer
+from bci_stream.model import Classifier, model_class
+from bci_stream.stratified import INPUT_EPS, Prior, Strata, StratifiedNormalizer, zscore
 from bci_stream.stream import StreamInfo
 
 FORMAT = "bci-stream-bundle/1"
@@ -46,20 +48,9 @@ class ModelBundle:
     # persistence --------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:
         """Atomic write, so a crash never leaves half a model where a good one was."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         payload = {"format": FORMAT, **asdict(self)}
         payload["state_dict"] = {k: v.detach().cpu() for k, v in self.state_dict.items()}
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        os.close(fd)
-        try:
-            torch.save(payload, tmp)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        return atomic_write(path, lambda f: torch.save(payload, f))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "ModelBundle":
@@ -105,9 +96,8 @@ class ModelBundle:
         factors = {"volts": 1.0, "microvolts": 1e-6}
         return factors[info.unit] / factors[self.unit]
 
-    def build_model(self, device: str = "cpu") -> torch.nn.Module:
-        cls = registry.load_plugin("models", self.architecture)
-        model = cls(**self.arch_kwargs)
+    def build_model(self, device: str = "cpu") -> Classifier:
+        model = model_class(self.architecture)(**self.arch_kwargs)
         model.load_state_dict(self.state_dict)
         return model.to(device).eval()
 
@@ -133,23 +123,22 @@ class ModelBundle:
             "halflife": None if halflife is None else halflife / hop,
         }
 
-    def make_normalizer(self, hop: float, state_dir=None) -> StratifiedNormalizer | None:
-        """The input normalizer: per-stratum running statistics, or fixed training statistics (``global``)."""
+    def input_normalization(self, strata: Strata, hop: float, state_dir=None) -> Callable[[np.ndarray], np.ndarray] | None:
+        """The live step that normalizes feature rows: running statistics per stratum that follow
+        ``strata`` (``stratified``), the training population's fixed statistics (``global``), or None."""
         norm = self.normalization
         mode = norm.get("mode", "none")
         if mode == "none":
             return None
         if mode not in ("stratified", "global"):
             raise BundleError(f"model {self.name!r}: unknown normalization mode {mode!r}")
-        mean, var = np.asarray(norm["prior_mean"]), np.asarray(norm["prior_var"])
+        mean, var = np.asarray(norm["prior_mean"], np.float64), np.asarray(norm["prior_var"], np.float64)
         if mode == "global":
-            # Never updated: every stratum is normalized by the training population alone.
-            n = StratifiedNormalizer(len(mean), prior=Prior(mean, var, 1.0))
-            n.freeze()
-            return n
+            return lambda x: zscore(np.asarray(x, np.float64), mean, var, INPUT_EPS).astype(np.float32)
         s = self.online_settings(hop)
-        return StratifiedNormalizer(len(mean), Prior(mean, var, s["prior_weight"]), s["halflife"], state_dir=state_dir,
-                                    signature=self.signature, participant_weight=s["participant_weight"])
+        return strata.track(StratifiedNormalizer(len(mean), Prior(mean, var, s["prior_weight"]), s["halflife"],
+                                                 state_dir=state_dir, signature=self.signature,
+                                                 participant_weight=s["participant_weight"]))
 
 
 def bundled_paths() -> list[Path]:

@@ -47,6 +47,9 @@ def cmd_devices(args) -> int:
         print(f"  {name:<10} {doc}")
     print(f"\nSynthetic layouts: {', '.join(f'{k} ({len(v.channels)} ch, {v.srate:g} Hz)' for k, v in LAYOUTS.items())}")
     print("BrainFlow: brainflow:synthetic, brainflow:BOARD?serial_port=/dev/ttyUSB0 (any BoardIds name or id)")
+    print("\nDatasets (use as train/evaluate --dataset NAME):")
+    for name, dataset in registry.datasets().items():
+        print(f"  {name:<10} {_summary(dataset)}")
     streams = pylsl.resolve_streams(wait_time=args.wait)
     print(f"\nLSL streams visible now ({len(streams)}):")
     for s in streams:
@@ -111,50 +114,31 @@ def cmd_run(args) -> int:
 
     import torch
 
-    from bci_stream.bundle import ModelBundle, default_bundle_for
-    from bci_stream.control import StratumControl
-    from bci_stream.filters import FilterSpec
-    from bci_stream.outlets import PredictionOutlet
-    from bci_stream.pipeline import Pipeline
-    from bci_stream.plugins.sinks import ConsolePrinter, JsonlLog
-    from bci_stream.quality import QualityMonitor
+    from bci_stream.session import LiveSession, Outputs, SessionOptions, resolve_bundle
     from bci_stream.sources import open_source
 
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise SystemExit("bci-stream run: --device cuda asked for, but torch sees no CUDA device")
     torch.set_num_threads(1)  # one window at a time: threads only add latency
-    participant = args.participant or "anonymous"
-    session = args.session or (time.strftime("%Y%m%dT%H%M%S") if args.participant is None else "1")
     source = open_source(args.source, participant=args.participant, session=args.session, seed=args.seed)
     with source:
-        bundle = ModelBundle.load(args.model) if args.model else default_bundle_for(source.info)
-        meta = {"model": bundle.name or Path(args.model or "").name, "participant": participant, "session": session,
-                "window": args.window or bundle.window, "hop": args.hop or bundle.hop,
-                "source": args.source, "source_uid": source.info.extra.get("uid", source.info.source_id)}
-        outlet = PredictionOutlet(args.name, bundle.class_names, meta)
-        sinks = [outlet]
-        if not args.quiet:
-            sinks.append(ConsolePrinter())
-        if args.log:
-            sinks.append(JsonlLog(args.log))
+        bundle = resolve_bundle(args.model, source.info)
+        model_name = bundle.name or Path(args.model or "").name
         state_dir = None if args.no_state else Path(args.state_dir) if args.state_dir else _default_state_dir()
-        filters = {**bundle.filters, **{k: None if v == "off" else v for k, v in settings["filters"].items()
-                                         if v is not None}}
-        pipe = Pipeline(source.info, bundle, participant, session, args.window, args.hop, args.device, sinks,
-                        state_dir=state_dir, filters=FilterSpec.from_dict(filters))
-        if args.fresh:
-            pipe.reset_stratum()
-        hooks = [QualityMonitor(source.info, config.thresholds(settings))]
-        if args.control:
-            hooks.append(StratumControl(args.control, pipe, outlet.report))
-        print(f"running model {meta['model']!r} on {source.info.name!r} ({source.info.n_channels} ch @ "
-              f"{source.info.srate:g} Hz) as stratum {participant}/{session}; labels on {args.name + '-labels'!r}",
-              file=sys.stderr, flush=True)
+        options = SessionOptions(args.participant, args.session, args.window, args.hop, args.device,
+                                 settings["filters"], state_dir, args.fresh)
+        outputs = Outputs(args.name, console=not args.quiet, log=args.log, control=args.control,
+                          quality=config.thresholds(settings))
+        live = LiveSession(source.info, bundle, options, outputs, meta={
+            "model": model_name, "source": args.source, "source_uid": source.info.extra.get("uid", source.info.source_id)})
+        print(f"running model {model_name!r} on {source.info.name!r} ({source.info.n_channels} ch @ "
+              f"{source.info.srate:g} Hz) as stratum {live.participant}/{live.session}; labels on "
+              f"{args.name + '-labels'!r}", file=sys.stderr, flush=True)
         try:
-            pipe.run(source.chunks(), duration=args.duration, should_stop=_Stop(), hooks=hooks)
+            live.run(source.chunks(), duration=args.duration, should_stop=_Stop())
         finally:
-            pipe.close()
-        s = pipe.summary()
+            live.close()
+        s = live.pipeline.summary()
         print(f"done: {s['predictions']} predictions from {s['windows']} windows, "
               f"{s['rejected_nonfinite']} rejected (NaN/Inf)", file=sys.stderr)
         for stage, v in s["stage_ms"].items():
@@ -183,7 +167,7 @@ def _bandpass(text: str):
 
 # ---------------------------------------------------------------- view
 def cmd_view(args) -> int:
-    from bci_stream.plugins.viewer import view
+    from bci_stream.apps.viewer import view
 
     if args.screenshot and args.duration is None:
         raise SystemExit("bci-stream view: --screenshot needs --duration (when to take it)")
@@ -193,57 +177,52 @@ def cmd_view(args) -> int:
 
 
 # ---------------------------------------------------------------- train
+def _open_dataset(args, seed: int = 0):
+    """``--dataset`` on DATASET_DIR with the options of it given on the command line."""
+    from bci_stream import registry
+
+    return registry.load_dataset(args.dataset)(args.dataset_dir, seed, **_dataset_options(args, args.dataset))
+
+
 def _dataset(args):
-    """(FeatureSet, trials of one participant) for train/evaluate, from a folder or the generator."""
-    opts = _deap_options(args)
-    if args.dataset != "deap" and (opts or args.baseline != "drop"):
-        raise ValueError(f"--target, --threshold and --baseline are DEAP's options, not {args.dataset}'s")
-    if args.dataset == "synthetic":
-        from bci_stream.batch import build_features
-        from bci_stream.devices.synthetic import LAYOUTS, synthetic_trials
+    """(FeatureSet, trials of one participant) for train/evaluate, from any registered dataset."""
+    from bci_stream.featurecache import feature_set
 
-        def trials_of(participants):
-            return synthetic_trials(args.layout, participants, range(1, args.sessions + 1), args.trials,
-                                    seed=args.seed, trial_seconds=args.trial_seconds)
-
-        n = args.participants * args.sessions * args.trials
-        fs = build_features(trials_of(range(1, args.participants + 1)), n, LAYOUTS[args.layout].classes,
-                            args.features, args.window, args.train_hop, quiet=args.quiet)
-    else:
-        if not args.dataset_dir:
-            raise ValueError(f"--dataset {args.dataset} needs DATASET_DIR")
-        from bci_stream.devices.datasets import dataset_trials
-        from bci_stream.featurecache import feature_set
-
-        if args.baseline == "subtract" and getattr(args, "online", False):
-            raise ValueError("--baseline subtract has no live counterpart (a live session has no pre-trial "
-                             "baseline per trial); evaluate --online with --baseline drop")
-
-        def trials_of(participants):
-            return dataset_trials(args.dataset, args.dataset_dir, participants=participants, **opts)[1]
-
-        fs = feature_set(args.dataset, args.dataset_dir, features=args.features, window=args.window,
-                         hop=args.train_hop, baseline=args.baseline, quiet=args.quiet, **opts)
+    if args.baseline == "subtract" and getattr(args, "online", False):
+        raise ValueError("--baseline subtract has no live counterpart (a live session has no pre-trial "
+                         "baseline per trial); evaluate --online with --baseline drop")
+    dataset = _open_dataset(args, args.seed)
+    # Generated datasets have no files to key the cache on: feature_set computes them afresh.
+    fset = feature_set(dataset, features=args.features, window=args.window, hop=args.train_hop,
+                     baseline=args.baseline, quiet=args.quiet)
     if not args.classes:
-        return fs, lambda p: trials_of([p])
+        return fset, lambda p: dataset.trials([p])
     from bci_stream.batch import select_classes
 
-    fs, mapping = select_classes(fs, args.classes.split(","))
+    fset, mapping = select_classes(fset, args.classes.split(","))
     # Live, the other classes' trials still stream (and feed the statistics); they are just not scored.
-    return fs, lambda p: (dataclasses.replace(t, label=mapping.get(t.label, -1)) for t in trials_of([p]))
+    return fset, lambda p: (dataclasses.replace(t, label=mapping.get(t.label, -1)) for t in dataset.trials([p]))
+
+
+def _provenance(args) -> dict:
+    """What a bundle records about its training data: dataset, options, participants and sessions."""
+    return _open_dataset(args, args.seed).provenance()
+
+
+def _train_settings(args):
+    from bci_stream.training import TrainSettings
+
+    return TrainSettings(norm=args.norm, **({"model": args.model} if args.model else {}), epochs=args.epochs,
+                         seed=args.seed, device=args.device, batch_strata=args.batch_strata, live_pass=args.live_pass,
+                         quiet=args.quiet)
 
 
 def cmd_train(args) -> int:
     from bci_stream.training import train_bundle
 
-    fs, _ = _dataset(args)
-    name = f"{args.dataset}-{args.layout}" if args.dataset == "synthetic" else f"{args.dataset}-{args.features}-{args.norm}"
-    bundle = train_bundle(fs, name, args.norm, args.model, epochs=args.epochs, seed=args.seed, device=args.device,
-                          hop=args.hop, quiet=args.quiet, batch_strata=args.batch_strata, live_pass=args.live_pass)
-    if args.dataset == "synthetic":
-        bundle.report["generator"] = {"layout": args.layout, "participants": args.participants,
-                                      "sessions": args.sessions, "trials": args.trials,
-                                      "trial_seconds": args.trial_seconds, "seed": args.seed}
+    fset, _ = _dataset(args)
+    bundle = train_bundle(fset, Path(args.output).stem, _train_settings(args), hop=args.hop)
+    bundle.report["data"] = _provenance(args)
     path = bundle.save(args.output)
     r = bundle.report
     print(f"wrote {path}: {r['windows']} windows from {r['participants']} participants in {r['train_seconds']} s; "
@@ -256,10 +235,9 @@ def cmd_evaluate(args) -> int:
 
     from bci_stream.evaluation import evaluate, format_report
 
-    fs, trials_of = _dataset(args)
-    report = evaluate(fs, args.norm, args.protocol, args.model, args.epochs, args.seed, args.device, args.online,
-                      session_trials=trials_of, dataset=args.dataset, quiet=args.quiet, batch_strata=args.batch_strata,
-                      live_pass=args.live_pass)
+    fset, trials_of = _dataset(args)
+    report = evaluate(fset, _train_settings(args), args.protocol, args.online, session_trials=trials_of,
+                      dataset=args.dataset)
     print(format_report([report]))
     if args.report:
         Path(args.report).write_text(json.dumps(report, indent=2))
@@ -272,7 +250,7 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_synthesize(args) -> int:
-    from bci_stream.devices.synthetic import write_seed_folder
+    from bci_stream.datasets.synthetic import write_seed_folder
     from bci_stream.progress import Progress
 
     progress = Progress(args.participants * args.sessions, "synthesize", args.quiet)
@@ -288,7 +266,7 @@ def cmd_replay(args) -> int:
     from bci_stream.progress import Progress
     from bci_stream.stream import StreamInfo
 
-    opts = _deap_options(args) | ({"stream": args.stream} if args.stream is not None else {})
+    opts = _dataset_options(args) | ({"stream": args.stream} if args.stream is not None else {})
     src = FileSource(args.path, speed=args.speed, realtime=True, loop=args.loop, trial=args.trial, **opts)
     rec, g = src.recording, src.info
     info = StreamInfo(args.name, g.channel_names, g.srate, g.unit, source_id=f"bci-stream-replay:{args.name}",
@@ -330,13 +308,11 @@ def cmd_features(args) -> int:
 
     from bci_stream.featurecache import dataset_features
 
-    opts = _deap_options(args)
-    if args.participants:
-        opts["participants"] = [p.strip() for p in args.participants.split(",") if p.strip()]
+    participants = [p.strip() for p in args.participants.split(",") if p.strip()] if args.participants else None
     t0 = time.perf_counter()
-    out, cached = dataset_features(args.dataset, args.dataset_dir, args.output, args.features, args.window, args.hop,
+    out, cached = dataset_features(_open_dataset(args), args.output, args.features, args.window, args.hop,
                                    args.baseline, cache_dir=False if args.no_cache else args.cache_dir,
-                                   quiet=args.quiet, **opts)
+                                   quiet=args.quiet, participants=participants)
     with np.load(out) as z:
         shape, people = z["X"].shape, len(np.unique(z["participant"]))
     how = "from the cache" if cached else f"computed in {time.perf_counter() - t0:.1f} s"
@@ -345,22 +321,50 @@ def cmd_features(args) -> int:
 
 
 # ---------------------------------------------------------------- parser
-def _add_deap_options(parser: argparse.ArgumentParser, baseline: bool = False) -> None:
-    g = parser.add_argument_group("DEAP")
-    g.add_argument("--target", choices=["valence", "arousal", "valence-arousal"],
-                   help="which rating gives the true label (default valence)")
-    g.add_argument("--threshold", type=float, help="ratings above it are high (default 5)")
+def _summary(obj) -> str:
+    return (obj.__doc__ or "").strip().splitlines()[0].rstrip(".")
+
+
+def _datasets(read_from_files: bool = False) -> dict:
+    """Registered dataset classes by name; only those read from a folder with ``read_from_files``."""
+    from bci_stream import registry
+
+    return {name: d for name, d in registry.datasets().items() if d.needs_root or not read_from_files}
+
+
+def _add_dataset_options(parser: argparse.ArgumentParser, datasets: dict, baseline: bool = False) -> None:
+    """A group of flags per dataset from its ``options``, defaulting to None so that what was given is known;
+    an option several datasets share is one flag."""
+    owners: dict[str, tuple[str, list[str]]] = {}  # option -> (flag, datasets that take it)
+    for name, dataset in datasets.items():
+        group = parser.add_argument_group(f"{name} dataset", _summary(dataset)) if dataset.options else None
+        for o in dataset.options:
+            if o.name not in owners:
+                group.add_argument(o.flag, dest=o.name, type=o.type, choices=o.choices, default=None,
+                                   help=o.help + ("" if o.default is None else f" (default {o.default})"))
+            owners.setdefault(o.name, (o.flag, []))[1].append(name)
+    parser.set_defaults(dataset_options=owners)
     if baseline:
-        g.add_argument("--baseline", choices=["drop", "subtract"], default="drop",
-                       help="drop the 3-s pre-trial baseline, or subtract its mean features")
+        having = [name for name, d in datasets.items() if d.has_baseline]
+        parser.add_argument("--baseline", choices=["drop", "subtract"], default="drop",
+                            help="drop a recorded pre-trial baseline, or subtract its mean features "
+                                 f"(datasets that have one: {', '.join(having) or 'none'})")
 
 
-def _deap_options(args) -> dict:
-    """The DEAP reader options given on the command line (the reader's defaults for the rest)."""
-    return {k: v for k, v in (("target", args.target), ("threshold", args.threshold)) if v is not None}
+def _dataset_options(args, dataset: str | None = None) -> dict:
+    """The dataset options given on the command line (the dataset's defaults for the rest);
+    one that ``dataset`` does not take is an error."""
+    given = {k: getattr(args, k) for k in args.dataset_options if getattr(args, k) is not None}
+    for flag, owners in (args.dataset_options[k] for k in given):
+        if dataset is not None and dataset not in owners:
+            raise ValueError(f"{flag} is an option of dataset {', '.join(owners)}, not {dataset}")
+    return given
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from bci_stream import registry
+    from bci_stream.devices.synthetic import LAYOUTS
+
     p = argparse.ArgumentParser(prog="bci-stream", description=__doc__)
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     p.add_argument("--progress", choices=["bar", "quiet", "json"],
@@ -373,7 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_devices)
 
     s = sub.add_parser("simulate", help="publish synthetic EEG (and its true emotion) on LSL")
-    s.add_argument("--layout", choices=["seed62", "deap32", "brainflow16"], default="seed62")
+    s.add_argument("--layout", choices=list(LAYOUTS), default="seed62")
     s.add_argument("--participant", default="1")
     s.add_argument("--session", default="1")
     s.add_argument("--name", default="bci-stream-sim")
@@ -425,13 +429,17 @@ def build_parser() -> argparse.ArgumentParser:
     for cmd, func, text in (("train", cmd_train, "train a model bundle across participants"),
                             ("evaluate", cmd_evaluate, "cross-participant evaluation, offline and through the live path")):
         t = sub.add_parser(cmd, help=text)
-        t.add_argument("dataset_dir", nargs="?", help="dataset folder (SEED's Preprocessed_EEG, DEAP's "
-                                                     "data_preprocessed_python); none for --dataset synthetic")
-        t.add_argument("--dataset", choices=["seed", "deap", "synthetic"], default="synthetic")
-        t.add_argument("--features", default="de", help="de | bandpower | multitaper | deap99")
+        datasets = _datasets()
+        generated = [name for name, d in datasets.items() if not d.needs_root]
+        t.add_argument("dataset_dir", nargs="?", help="dataset folder (its root or its data folder); "
+                                                     f"none for a generated dataset ({', '.join(generated)})")
+        t.add_argument("--dataset", choices=list(datasets), default="synthetic",
+                       help="; ".join(f"{name}: {_summary(d)}" for name, d in datasets.items()))
+        t.add_argument("--features", default="de",
+                       help=f"feature extractor: {', '.join(registry.plugin_names('features'))} (default de)")
         t.add_argument("--norm", choices=["stratified", "batch", "none"], default="stratified")
         t.add_argument("--classes", help="keep only these classes, e.g. negative,positive (SEED's 2-class task)")
-        t.add_argument("--model", help="featurenet (default), deap-dnn or deap-cnn")
+        t.add_argument("--model", help=f"model: {', '.join(registry.plugin_names('models'))} (default featurenet)")
         t.add_argument("--window", type=float, default=1.0)
         t.add_argument("--train-hop", type=float, default=0.5, help="hop between training windows, s")
         t.add_argument("--epochs", type=int, default=100)
@@ -442,13 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
         t.add_argument("--device", default="cpu", help="torch device: cpu or cuda")
         t.add_argument("--seed", type=int, default=0)
         t.add_argument("-q", "--quiet", action="store_true")
-        _add_deap_options(t, baseline=True)
-        g = t.add_argument_group("synthetic dataset")
-        g.add_argument("--layout", choices=["seed62", "deap32", "brainflow16"], default="seed62")
-        g.add_argument("--participants", type=int, default=10)
-        g.add_argument("--sessions", type=int, default=2)
-        g.add_argument("--trials", type=int, default=6, help="trials per session")
-        g.add_argument("--trial-seconds", type=float, default=20.0)
+        _add_dataset_options(t, datasets, baseline=True)
         t.set_defaults(func=func)
         if cmd == "train":
             t.add_argument("--hop", type=float, default=0.1, help="hop the bundle runs at live, s")
@@ -476,17 +478,20 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--name", default="bci-stream-replay", help="LSL stream name; markers go on NAME-markers")
     rp.add_argument("--trial", type=int, help="replay only this trial (numbered from 1)")
     rp.add_argument("--stream", help="XDF: name or type of the EEG stream (default: the one of type EEG)")
-    _add_deap_options(rp)
+    _add_dataset_options(rp, _datasets(read_from_files=True))
     rp.add_argument("--wait", type=float, default=0.0, help="seconds to wait for a consumer of the EEG stream first")
     rp.set_defaults(func=cmd_replay)
 
     fe = sub.add_parser("features", help="windowed features of a whole dataset, into one .npz")
-    fe.add_argument("dataset_dir", help="SEED's Preprocessed_EEG or DEAP's data_preprocessed_python (or their parent)")
-    fe.add_argument("--dataset", choices=["seed", "deap"], required=True)
-    fe.add_argument("--features", default="de", help="feature extractor: de, bandpower, multitaper, deap99, ...")
+    recorded = _datasets(read_from_files=True)
+    fe.add_argument("dataset_dir", help="the dataset's folder (its root or its data folder)")
+    fe.add_argument("--dataset", choices=list(recorded), required=True,
+                    help="; ".join(f"{name}: {_summary(d)}" for name, d in recorded.items()))
+    fe.add_argument("--features", default="de",
+                    help=f"feature extractor: {', '.join(registry.plugin_names('features'))} (default de)")
     fe.add_argument("--window", type=float, default=1.0, help="window length, s")
     fe.add_argument("--hop", type=float, default=0.5, help="hop between windows, s")
-    _add_deap_options(fe, baseline=True)
+    _add_dataset_options(fe, recorded, baseline=True)
     fe.add_argument("--participants", help="comma-separated participant ids (default: all)")
     fe.add_argument("--cache-dir", help="feature cache (default $BCI_STREAM_CACHE_DIR or ~/.cache/bci-stream/features)")
     fe.add_argument("--no-cache", action="store_true", help="neither reuse nor store cached features")

@@ -14,6 +14,7 @@ from typing import Callable
 
 import pylsl
 
+from bci_stream.stratified import Strata
 from bci_stream.stream import Chunk
 
 log = logging.getLogger("bci_stream.control")
@@ -61,7 +62,7 @@ def parse_stratum(text: str) -> dict[str, str]:
 
 
 class StratumControl:
-    """A pipeline hook that listens to the Markers stream ``name`` and switches the pipeline's stratum.
+    """A pipeline hook that listens to the Markers stream ``name`` and switches the pipeline's ``strata``.
 
     The stream may appear after the pipeline starts (or come back after a
     restart): it is looked for in the background, checked about once a second,
@@ -69,8 +70,8 @@ class StratumControl:
     each outcome as status fields (``event=switch`` or ``event=rejected``).
     """
 
-    def __init__(self, name: str, pipeline, report: Callable[..., None], look_every: float = 1.0):
-        self.name, self.pipeline, self.report = name, pipeline, report
+    def __init__(self, name: str, strata: Strata, report: Callable[..., None], look_every: float = 1.0):
+        self.name, self.strata, self.report = name, strata, report
         self.look_every = look_every
         self._resolver: pylsl.ContinuousResolver | None = pylsl.ContinuousResolver(prop="name", value=name)
         self._next_look = 0.0
@@ -118,12 +119,11 @@ class StratumControl:
             log.warning("control stream %r: ignored marker %r: %s", self.name, marker, e)
             self.report(event="rejected", marker=marker, reason=str(e))
             return
-        pipe = self.pipeline
-        participant, session = pipe.stratum
+        participant, session = self.strata.key
         participant, session = fields.get("participant", participant), fields.get("session", session)
-        pipe.set_stratum(participant, session)
+        self.strata.switch(participant, session)
         self.n_switches += 1
-        warm = any(n.warming_up(pipe.stratum) for n in pipe.normalizers)
+        warm = self.strata.warming_up()
         log.info("stratum switched to %s/%s by marker %r on %r%s", participant, session, marker, self.name,
                  " (warming up)" if warm else "")
         self.report(event="switch", participant=participant, session=session, warming_up=int(warm))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from typing import Callable, Iterable
 
@@ -9,10 +10,10 @@ import numpy as np
 
 from bci_stream.batch import FeatureSet
 from bci_stream.bundle import ModelBundle
-from bci_stream.pipeline import Pipeline
 from bci_stream.progress import Progress
+from bci_stream.session import LiveSession, SessionOptions
 from bci_stream.stream import Chunk, Trial
-from bci_stream.training import natural_key, normalize_inputs, predict, stratum_ids, train_bundle
+from bci_stream.training import TrainSettings, natural_key, normalize_inputs, predict, stratum_ids, train_bundle
 
 #: Online accuracy is binned by time since session start, in seconds.
 CURVE_BIN = 30.0
@@ -32,12 +33,12 @@ def replay_session(bundle: ModelBundle, trials: list[Trial], participant: str, s
     data = np.concatenate([t.data for t in trials]).astype(np.float32)
     trial_of = np.concatenate([np.full(len(t.data), i) for i, t in enumerate(trials)])
     ts = (np.arange(len(data)) + 1) / info.srate
-    pipe = Pipeline(info, bundle, participant, session, window, hop, state_dir=state_dir)
-    step = max(1, round(chunk_seconds * info.srate))
     preds = []
-    for i in range(0, len(data), step):
-        preds += pipe.process(Chunk(data[i : i + step], ts[i : i + step]))
-    pipe.close()
+    live = LiveSession(info, bundle, SessionOptions(participant, session, window, hop, state_dir=state_dir),
+                       sinks=[_Collect(preds)])
+    step = max(1, round(chunk_seconds * info.srate))
+    live.run(Chunk(data[i : i + step], ts[i : i + step]) for i in range(0, len(data), step))
+    live.close()
     length = round(window * info.srate)
     names = list(bundle.class_names)
     out = []
@@ -48,16 +49,29 @@ def replay_session(bundle: ModelBundle, trials: list[Trial], participant: str, s
     return out
 
 
-def _folds(fs: FeatureSet, protocol: str, k: int, seed: int):
+class _Collect:
+    """A sink that appends every prediction to a list."""
+
+    def __init__(self, into: list):
+        self.into = into
+
+    def send(self, prediction) -> None:
+        self.into.append(prediction)
+
+    def close(self) -> None:
+        pass
+
+
+def _folds(fset: FeatureSet, protocol: str, k: int, seed: int):
     if protocol == "loso":
-        for p in sorted(np.unique(fs.participant).astype(str), key=natural_key):
-            yield p, fs.participant == p
+        for p in sorted(np.unique(fset.participant).astype(str), key=natural_key):
+            yield p, fset.participant == p
     elif protocol == "kfold":
         # Whole trials go to one fold, so no window of a test trial is trained on.
-        trial = getattr(fs, "trial", None)
+        trial = getattr(fset, "trial", None)
         if trial is None:
             raise ValueError("kfold needs the trial of every window; these features carry none")
-        keys = np.char.add(np.char.add(fs.participant.astype(str), "/"), np.char.add(fs.session.astype(str), "/" + trial.astype(str)))
+        keys = np.char.add(np.char.add(fset.participant.astype(str), "/"), np.char.add(fset.session.astype(str), "/" + trial.astype(str)))
         uniq, inv = np.unique(keys, return_inverse=True)
         fold_of = np.random.default_rng(seed).permutation(len(uniq)) % k
         for f in range(k):
@@ -66,32 +80,32 @@ def _folds(fs: FeatureSet, protocol: str, k: int, seed: int):
         raise ValueError(f"unknown protocol {protocol!r}; use loso or kfold")
 
 
-def evaluate(fs: FeatureSet, norm: str, protocol: str = "loso", model: str | None = None, epochs: int = 100,
-             seed: int = 0, device: str = "cpu", online: bool = False, k: int = 5,
-             session_trials: Callable[[str], Iterable[Trial]] | None = None, dataset: str = "",
-             quiet: bool = False, batch_strata: int | None = None, live_pass: bool = True) -> dict:
+def evaluate(fset: FeatureSet, settings: TrainSettings = TrainSettings(), protocol: str = "loso",
+             online: bool = False, k: int = 5, session_trials: Callable[[str], Iterable[Trial]] | None = None,
+             dataset: str = "") -> dict:
     """Train on the other folds, test on each; with ``online`` also replay held-out sessions live."""
     if online and (protocol != "loso" or session_trials is None):
         raise ValueError("--online replays held-out participants' sessions: it needs --protocol loso and the raw data")
-    n_classes = len(fs.class_names)
-    strata = stratum_ids(fs.participant, fs.session)
+    n_classes = len(fset.class_names)
+    strata = stratum_ids(fset.participant, fset.session)
     folds, confusion = [], np.zeros((n_classes, n_classes), np.int64)
     curve = {}  # bin -> [correct, total]
-    progress = Progress(len(np.unique(fs.participant)) if protocol == "loso" else k, f"{protocol} {norm}", quiet)
-    for name, test in _folds(fs, protocol, k, seed):
-        bundle = train_bundle(fs.take(~test), dataset, norm, model, epochs, seed, device, holdout=0, hop=fs.hop,
-                              quiet=True, batch_strata=batch_strata, live_pass=live_pass)
+    norm, device = settings.norm, settings.device
+    progress = Progress(len(np.unique(fset.participant)) if protocol == "loso" else k, f"{protocol} {norm}",
+                        settings.quiet)
+    for name, test in _folds(fset, protocol, k, settings.seed):
+        bundle = train_bundle(fset.take(~test), dataset, dataclasses.replace(settings, quiet=True), holdout=0, hop=fset.hop)
         net = bundle.build_model(device)
         train_stats = (np.asarray(bundle.normalization["prior_mean"]), np.asarray(bundle.normalization["prior_var"]))
-        Xt = normalize_inputs(fs.X[test], strata[test], norm, train_stats)
+        Xt = normalize_inputs(fset.X[test], strata[test], norm, train_stats)
         pred = predict(net, Xt, strata[test], device)
-        np.add.at(confusion, (fs.y[test], pred), 1)
-        fold = {"participant": name, "accuracy": float((pred == fs.y[test]).mean()), "n_windows": int(test.sum())}
+        np.add.at(confusion, (fset.y[test], pred), 1)
+        fold = {"participant": name, "accuracy": float((pred == fset.y[test]).mean()), "n_windows": int(test.sum())}
         if online:
             scored = []
             with tempfile.TemporaryDirectory() as state:
                 for session, trials in _by_session(session_trials(name)):
-                    scored += replay_session(bundle, trials, name, session, fs.window, fs.hop, state)
+                    scored += replay_session(bundle, trials, name, session, fset.window, fset.hop, state)
             t, p, y = (np.array(v) for v in zip(*scored))
             fold["online_accuracy"] = float((p == y).mean())
             fold["online_windows"] = int(len(y))
@@ -103,9 +117,9 @@ def evaluate(fs: FeatureSet, norm: str, protocol: str = "loso", model: str | Non
         progress.update(note=f"{name}: {fold['accuracy']:.3f}" + (f" online {fold['online_accuracy']:.3f}" if online else ""))
     acc = np.array([f["accuracy"] for f in folds])
     report = {
-        "dataset": dataset, "features": fs.features, "norm": norm, "protocol": protocol,
-        "classes": list(fs.class_names), "model": model or "featurenet", "epochs": epochs, "seed": seed,
-        "window": fs.window, "hop": fs.hop, "live_pass": bundle.report["live_pass"], "folds": folds,
+        "dataset": dataset, "features": fset.features, "norm": norm, "protocol": protocol,
+        "classes": list(fset.class_names), "model": settings.model, "epochs": settings.epochs, "seed": settings.seed,
+        "window": fset.window, "hop": fset.hop, "live_pass": bundle.report["live_pass"], "folds": folds,
         "mean_accuracy": float(acc.mean()), "std_accuracy": float(acc.std()),
         "confusion": confusion.tolist(),
     }

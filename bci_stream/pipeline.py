@@ -12,7 +12,7 @@ import torch
 from bci_stream import registry
 from bci_stream.bundle import ModelBundle
 from bci_stream.filters import CausalFilter, FilterSpec
-from bci_stream.normalizer import stratum_key
+from bci_stream.stratified import Strata
 from bci_stream.stream import Chunk, StreamInfo
 from bci_stream.timing import StageTimer
 from bci_stream.windower import Windower
@@ -83,41 +83,19 @@ class Pipeline:
         self.windower = Windower(length, step, len(self.picks))
         self.extractor = registry.load_plugin("features", bundle.features)
         state = None if state_dir is None else f"{state_dir}/{bundle.signature}"
-        self.normalizer = bundle.make_normalizer(self.hop, state)
+        # Every per-stratum statistic the pipeline keeps, the input's first and then the network's, follows one owner.
+        self.strata = Strata(participant, session)
+        self.normalize_inputs = bundle.input_normalization(self.strata, self.hop, state)
         self.device = torch.device(device)
         self.model = bundle.build_model(device)
-        # Every set of per-stratum statistics the pipeline keeps: the input's, and the network's own.
-        self.normalizers = [n for n in [self.normalizer] if n is not None and not n.frozen]
-        if hasattr(self.model, "start_online"):
-            self.normalizers += self.model.start_online(
-                **bundle.online_settings(self.hop, "network"), state_dir=None if state is None else f"{state}/network",
-                signature=bundle.signature,
-            )
+        self.model.start_online(self.strata, **bundle.online_settings(self.hop, "network"),
+                                state_dir=None if state is None else f"{state}/network", signature=bundle.signature)
         self.class_names = tuple(bundle.class_names)
         self.sinks = list(sinks)
-        self.stratum = None
-        self.set_stratum(participant, session)
         self.timer = StageTimer(STAGES)
         self.n_windows = 0
         self.n_rejected = 0
         self.n_predictions = 0
-
-    def set_stratum(self, participant, session) -> None:
-        """Switch to another participant or session; its saved statistics resume if present."""
-        self.save_state()
-        self.stratum = stratum_key(participant, session)
-        if hasattr(self.model, "set_stratum"):
-            self.model.set_stratum(self.stratum)
-
-    def reset_stratum(self) -> None:
-        """Forget the current stratum's statistics (``--fresh``); saved ones are overwritten on close."""
-        for n in self.normalizers:
-            n.strata[self.stratum] = type(n.stats(self.stratum))(n.n_features, n.halflife)
-
-    def save_state(self) -> None:
-        for n in self.normalizers:
-            if n.state_dir is not None and self.stratum in n.strata:
-                n.save(self.stratum)
 
     def process(self, chunk: Chunk) -> list[Prediction]:
         t = self.timer
@@ -143,10 +121,9 @@ class Pipeline:
                 return []
         x = self.extractor.compute(windows.data[ok], self.info.srate)
         t.lap("features")
-        # Warm-up as a person sees it: while the input statistics still lean on the population's.
-        warm = bool(self.normalizers) and self.normalizers[0].warming_up(self.stratum)
-        if self.normalizer is not None:
-            x = self.normalizer.update_transform(self.stratum, x)
+        warm = self.strata.warming_up()  # as it stood before these windows, as a switch acknowledgement states it
+        if self.normalize_inputs is not None:
+            x = self.normalize_inputs(x)
         t.lap("normalize")
         with torch.inference_mode():
             logits = self.model(torch.from_numpy(np.ascontiguousarray(x, np.float32)).to(self.device))
@@ -154,7 +131,7 @@ class Pipeline:
         t.lap("classify")
         preds = [
             Prediction(
-                float(ts), self.class_names[int(p.argmax())], p, self.class_names, int(idx), *self.stratum, warm
+                float(ts), self.class_names[int(p.argmax())], p, self.class_names, int(idx), *self.strata.key, warm
             )
             for ts, idx, p in zip(windows.end_times[ok], windows.end_indices[ok], probs)
         ]
@@ -188,9 +165,7 @@ class Pipeline:
                 break
 
     def close(self) -> None:
-        for n in self.normalizers:
-            if n.state_dir is not None and n.strata:
-                n.save()
+        self.strata.save(every_stratum=True)
         for sink in self.sinks:
             sink.close()
 

@@ -6,6 +6,7 @@ from importlib.metadata import entry_points
 
 DEVICE_GROUP = "bci_stream.devices"
 PLUGIN_GROUP = "bci_stream.plugins"
+DATASET_GROUP = "bci_stream.datasets"
 
 
 class UnknownNameError(LookupError):
@@ -41,3 +42,20 @@ def load_plugin(kind: str, name: str):
     if key not in eps:
         raise UnknownNameError(f"unknown {kind} plugin {name!r}; installed: {', '.join(plugin_names(kind)) or 'none'}")
     return eps[key].load()
+
+
+def dataset_names() -> list[str]:
+    return sorted(_names(DATASET_GROUP))
+
+
+def load_dataset(name: str):
+    """The ``bci_stream.dataset.Dataset`` subclass registered as ``name``."""
+    eps = _names(DATASET_GROUP)
+    if name not in eps:
+        raise UnknownNameError(f"unknown dataset {name!r}; installed datasets: {', '.join(sorted(eps)) or 'none'}")
+    return eps[name].load()
+
+
+def datasets() -> dict:
+    """Every installed dataset class by name, e.g. to ask which one claims a file."""
+    return {name: load_dataset(name) for name in dataset_names()}

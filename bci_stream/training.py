@@ -4,18 +4,42 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from bci_stream import registry
 from bci_stream.batch import FeatureSet
 from bci_stream.bundle import ModelBundle
+from bci_stream.model import Classifier, model_class
 from bci_stream.progress import Progress
-from bci_stream.plugins.models import LiveStrata, causal_zscore
+from bci_stream.stratified import INPUT_EPS, LiveStrata, batch_zscore, causal_zscore, population_prior, zscore
 
-#: --norm -> (how inputs are normalized, how hidden layers are)
+#: --norm -> how inputs are normalized: per stratum, or by the training population's statistics.
 NORMS = {"stratified": "stratified", "batch": "global", "none": "global"}
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Everything that decides how a model is trained, as one value (stored in the bundle's report)."""
+
+    norm: str = "stratified"
+    model: str = "featurenet"
+    epochs: int = 100
+    lr: float = 5e-3
+    seed: int = 0
+    device: str = "cpu"
+    batch_strata: int | None = None  # whole strata per minibatch; None: full batch
+    live_pass: bool = True
+    #: Warm-up priors live, in seconds: the population's for inputs and hidden layers, a participant's own earlier sessions.
+    prior_seconds: float = 15.0
+    network_prior_seconds: float = 600.0
+    participant_seconds: float = 240.0
+    quiet: bool = False
+
+    def __post_init__(self):
+        if self.norm not in NORMS:
+            raise ValueError(f"norm {self.norm!r}: expected one of {', '.join(NORMS)}")
 
 
 def natural_key(name: str) -> list:
@@ -28,27 +52,20 @@ def stratum_ids(participant: np.ndarray, session: np.ndarray) -> np.ndarray:
     return np.unique(keys, return_inverse=True)[1]
 
 
-def stratified_zscore(X: np.ndarray, strata: np.ndarray, eps: float = 1e-8) -> np.ndarray:
-    """Offline stratified normalization: each stratum's rows z-scored by that stratum's own statistics."""
-    out = np.empty_like(X, dtype=np.float32)
-    for s in np.unique(strata):
-        rows = strata == s
-        m, v = X[rows].mean(axis=0), X[rows].var(axis=0)
-        out[rows] = (X[rows] - m) / np.sqrt(v + eps)
-    return out
-
-
-def within_stratum_var(X: np.ndarray, strata: np.ndarray) -> np.ndarray:
-    """Mean of the per-stratum variances: the spread a model sees inside one session."""
-    return np.mean([X[strata == s].var(axis=0) for s in np.unique(strata)], axis=0)
+def input_statistics(X: np.ndarray, strata: np.ndarray, norm: str) -> tuple[np.ndarray, np.ndarray]:
+    """What inputs are normalized by outside their own stratum: the average stratum (``stratified``,
+    the live warm-up prior), or the whole training population (otherwise)."""
+    if NORMS[norm] == "stratified":
+        return population_prior(X, strata)
+    return X.mean(axis=0, dtype=np.float64), X.var(axis=0, dtype=np.float64)
 
 
 def normalize_inputs(X: np.ndarray, strata: np.ndarray, norm: str, train_stats=None) -> np.ndarray:
     """Per-stratum z-scores for ``stratified``; z-scores by the training population's statistics otherwise."""
     if NORMS[norm] == "stratified":
-        return stratified_zscore(X, strata)
+        return batch_zscore(X, strata, INPUT_EPS)
     mean, var = train_stats
-    return ((X - mean) / np.sqrt(var + 1e-8)).astype(np.float32)
+    return zscore(np.asarray(X, np.float64), mean, var, INPUT_EPS).astype(np.float32)
 
 
 class LiveOrder:
@@ -61,23 +78,23 @@ class LiveOrder:
     sessions (in natural order) after that.
     """
 
-    def __init__(self, fs: FeatureSet, strata: np.ndarray, prior_rows: float, participant_rows: float,
+    def __init__(self, fset: FeatureSet, strata: np.ndarray, prior_rows: float, participant_rows: float,
                  network_rows: float):
         self.network_rows = network_rows
         self.sessions = {}  # stratum -> (its rows grouped by trial, prior mean, prior var, prior weight)
-        for p in np.unique(fs.participant):
-            mine = fs.participant == p
+        for p in np.unique(fset.participant):
+            mine = fset.participant == p
             others = ~mine if (~mine).any() else mine  # with one participant, the population is them
-            prior = (fs.X[others].mean(0), within_stratum_var(fs.X[others], strata[others]), prior_rows)
+            prior = (*population_prior(fset.X[others], strata[others]), prior_rows)
             earlier = []
-            for s in sorted(np.unique(fs.session[mine]), key=natural_key):
-                rows = np.flatnonzero(mine & (fs.session == s))
-                trials = [rows[fs.trial[rows] == t] for t in np.unique(fs.trial[rows])]
+            for s in sorted(np.unique(fset.session[mine]), key=natural_key):
+                rows = np.flatnonzero(mine & (fset.session == s))
+                trials = [rows[fset.trial[rows] == t] for t in np.unique(fset.trial[rows])]
                 self.sessions[int(strata[rows[0]])] = (trials, *prior)
                 earlier.append(rows)
-                pooled = fs.X[np.concatenate(earlier)]
+                pooled = fset.X[np.concatenate(earlier)]
                 prior = (pooled.mean(0), pooled.var(0), participant_rows)
-        self.X = torch.as_tensor(fs.X, dtype=torch.float64)
+        self.X = torch.as_tensor(fset.X, dtype=torch.float64)
 
     def batch(self, rng: np.random.Generator, strata) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
         """(rows, their inputs z-scored live, start of each row's stratum) for the strata given."""
@@ -87,39 +104,46 @@ class LiveOrder:
             trials, mean, var, weight = self.sessions[s]
             r = np.concatenate([trials[i] for i in rng.permutation(len(trials))])
             rows.append(r)
-            z.append(causal_zscore(self.X[r], torch.zeros(len(r), dtype=torch.long), torch.as_tensor(mean),
-                                   torch.as_tensor(var), weight, 1e-8).float())
+            z.append(causal_zscore(self.X[r], torch.zeros(len(r), dtype=torch.long), mean, var, weight, INPUT_EPS).float())
             start.append(np.full(len(r), n))
             n += len(r)
         return np.concatenate(rows), torch.cat(z), torch.as_tensor(np.concatenate(start))
 
 
-def architecture_for(norm: str, model: str | None = None) -> tuple[str, dict]:
-    """Registered model name and its arguments; the DEAP baselines are asked for by name."""
-    if model in (None, "featurenet"):
-        return "featurenet", {"norm": norm}
-    return model, {}
+def build_classifier(settings: TrainSettings, n_features: int, n_classes: int,
+                     arch_kwargs: dict | None = None) -> tuple[Classifier, dict]:
+    """The registered model with its constructor arguments; ``--norm`` reaches the hidden layers of a
+    model that declares it normalizes them."""
+    cls = model_class(settings.model)
+    kwargs = {"n_features": n_features, "n_classes": n_classes}
+    if cls.hidden_norms:
+        if settings.norm not in cls.hidden_norms:
+            raise ValueError(f"model {settings.model!r} normalizes its hidden layers by {', '.join(cls.hidden_norms)}, "
+                             f"not {settings.norm!r}")
+        kwargs["norm"] = settings.norm
+    kwargs.update(arch_kwargs or {})
+    return cls(**kwargs), kwargs
 
 
-def fit(X: np.ndarray, y: np.ndarray, strata: np.ndarray, n_classes: int, architecture: str = "featurenet",
-        arch_kwargs: dict | None = None, epochs: int = 100, lr: float = 5e-3, seed: int = 0, device: str = "cpu",
-        batch_strata: int | None = None, quiet: bool = False, live: LiveOrder | None = None):
+def fit(X: np.ndarray, y: np.ndarray, strata: np.ndarray, n_classes: int, settings: TrainSettings,
+        arch_kwargs: dict | None = None, live: LiveOrder | None = None) -> tuple[Classifier, dict]:
     """Adam, lr x0.2 at 40 % of the epochs (Fdez et al. 2021). Returns (model, constructor kwargs).
 
     Full-batch by default; with ``batch_strata`` each minibatch holds every window
     of that many whole strata, so stratified layers see the statistics they will see live.
     """
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    kwargs = {"n_features": X.shape[1], "n_classes": n_classes, **(arch_kwargs or {})}
-    model = registry.load_plugin("models", architecture)(**kwargs).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    torch.manual_seed(settings.seed)
+    rng = np.random.default_rng(settings.seed)
+    device, epochs, batch_strata = settings.device, settings.epochs, settings.batch_strata
+    model, kwargs = build_classifier(settings, X.shape[1], n_classes, arch_kwargs)
+    model = model.to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=settings.lr)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=max(1, int(0.4 * epochs)), gamma=0.2)
     xt = torch.as_tensor(X, dtype=torch.float32, device=device)
     yt = torch.as_tensor(y, dtype=torch.long, device=device)
     st = torch.as_tensor(strata, dtype=torch.long, device=device)
     groups = [np.flatnonzero(strata == s) for s in np.unique(strata)]
-    progress = Progress(epochs, "training", quiet)
+    progress = Progress(epochs, "training", settings.quiet)
     model.train()
     for _ in range(epochs):
         if batch_strata is None:
@@ -139,9 +163,7 @@ def fit(X: np.ndarray, y: np.ndarray, strata: np.ndarray, n_classes: int, archit
             opt.step()
         sched.step()
         progress.update(note=f"loss {loss.item():.4f}")
-    model.eval()
-    if hasattr(model, "fit_priors"):
-        model.fit_priors(xt, st)
+    model.fit_priors(xt, st)
     return model, kwargs
 
 
@@ -153,56 +175,52 @@ def predict(model, X: np.ndarray, strata: np.ndarray, device: str = "cpu") -> np
     return logits.argmax(-1).cpu().numpy()
 
 
-def train_bundle(fs: FeatureSet, name: str, norm: str = "stratified", model: str | None = None, epochs: int = 100,
-                 seed: int = 0, device: str = "cpu", holdout: float = 0.2, hop: float = 0.1, quiet: bool = False,
-                 prior_seconds: float = 15.0, network_prior_seconds: float = 600.0, participant_seconds: float = 240.0,
-                 batch_strata: int | None = None, live_pass: bool = True) -> ModelBundle:
-    """Train on every window of ``fs``; with ``holdout``, first report accuracy on held-out participants.
+def train_bundle(fset: FeatureSet, name: str, settings: TrainSettings = TrainSettings(), holdout: float = 0.2,
+                 hop: float = 0.1) -> ModelBundle:
+    """Train on every window of ``fset``; with ``holdout``, first report accuracy on held-out participants.
 
-    With ``live_pass`` (stratified FeatureNet, trials known), every step also trains on
+    With ``live_pass`` (stratified inputs, trials known), every step also trains on
     the sessions replayed through running statistics (:class:`LiveOrder`), so the model
     meets in training the young statistics it meets live.
     """
     t0 = time.perf_counter()
-    X, y, part = fs.X, fs.y, fs.participant
-    strata = stratum_ids(part, fs.session)
-    stats = (X.mean(axis=0), X.var(axis=0))
+    X, y, part, norm = fset.X, fset.y, fset.participant, settings.norm
+    strata = stratum_ids(part, fset.session)
+    stats = input_statistics(X, strata, norm)
     Xn = normalize_inputs(X, strata, norm, stats)
-    arch, arch_kwargs = architecture_for(norm, model)
     people = np.unique(part)
-    live_pass = live_pass and norm == "stratified" and arch == "featurenet" and fs.trial is not None
+    live_pass = settings.live_pass and NORMS[norm] == "stratified" and fset.trial is not None
     report = {
-        "dataset": name, "features": fs.features, "norm": norm, "architecture": arch,
-        "participants": len(people), "windows": int(len(y)), "classes": list(fs.class_names),
-        "window": fs.window, "train_hop": fs.hop, "epochs": epochs, "seed": seed, "device": device,
-        "live_pass": live_pass,
+        "dataset": name, "features": fset.features, "norm": norm, "architecture": settings.model,
+        "participants": len(people), "windows": int(len(y)), "classes": list(fset.class_names),
+        "window": fset.window, "train_hop": fset.hop, "epochs": settings.epochs, "seed": settings.seed,
+        "device": settings.device, "live_pass": live_pass,
     }
-    fit_args = dict(arch_kwargs=arch_kwargs, epochs=epochs, seed=seed, device=device, batch_strata=batch_strata,
-                    quiet=quiet)
-    live_rows = (prior_seconds / fs.hop, participant_seconds / fs.hop, network_prior_seconds / fs.hop)
+    live_rows = (settings.prior_seconds / fset.hop, settings.participant_seconds / fset.hop,
+                 settings.network_prior_seconds / fset.hop)
+    n_classes = len(fset.class_names)
     n_out = int(round(holdout * len(people))) if len(people) > 2 else 0
     if n_out:
-        held = np.random.default_rng(seed).choice(people, n_out, replace=False)
+        held = np.random.default_rng(settings.seed).choice(people, n_out, replace=False)
         test = np.isin(part, held)
-        Xh = normalize_inputs(X[~test], strata[~test], norm, (X[~test].mean(0), X[~test].var(0)))
-        Xt = normalize_inputs(X[test], strata[test], norm, (X[~test].mean(0), X[~test].var(0)))
-        m, _ = fit(Xh, y[~test], strata[~test], len(fs.class_names), arch, **fit_args,
-                   live=LiveOrder(fs.take(~test), strata[~test], *live_rows) if live_pass else None)
+        train_stats = input_statistics(X[~test], strata[~test], norm)
+        Xh = normalize_inputs(X[~test], strata[~test], norm, train_stats)
+        Xt = normalize_inputs(X[test], strata[test], norm, train_stats)
+        m, _ = fit(Xh, y[~test], strata[~test], n_classes, settings,
+                   live=LiveOrder(fset.take(~test), strata[~test], *live_rows) if live_pass else None)
         report["heldout_participants"] = sorted(held.tolist())
-        report["heldout_accuracy"] = float((predict(m, Xt, strata[test], device) == y[test]).mean())
-    net, kwargs = fit(Xn, y, strata, len(fs.class_names), arch, **fit_args,
-                      live=LiveOrder(fs, strata, *live_rows) if live_pass else None)
-    report["train_accuracy"] = float((predict(net, Xn, strata, device) == y).mean())
+        report["heldout_accuracy"] = float((predict(m, Xt, strata[test], settings.device) == y[test]).mean())
+    net, kwargs = fit(Xn, y, strata, n_classes, settings, live=LiveOrder(fset, strata, *live_rows) if live_pass else None)
+    report["train_accuracy"] = float((predict(net, Xn, strata, settings.device) == y).mean())
     report["train_seconds"] = round(time.perf_counter() - t0, 2)
-    input_mode = NORMS[norm]
     return ModelBundle(
-        architecture=arch, arch_kwargs=kwargs, state_dict={k: v.cpu() for k, v in net.state_dict().items()},
-        features=fs.features, channels=list(fs.channels), srate=float(fs.srate), unit="microvolts",
-        class_names=list(fs.class_names), window=fs.window, hop=hop, filters=fs.filters,
-        normalization={"mode": input_mode, "prior_mean": stats[0].tolist(),
-                       "prior_var": (within_stratum_var(X, strata) if input_mode == "stratified" else stats[1]).tolist(),
-                       "prior_seconds": prior_seconds, "network_prior_seconds": network_prior_seconds,
-                       "participant_seconds": participant_seconds,
-                       "halflife_seconds": None},
+        architecture=settings.model, arch_kwargs=kwargs,
+        state_dict={k: v.cpu() for k, v in net.state_dict().items()},
+        features=fset.features, channels=list(fset.channels), srate=float(fset.srate), unit="microvolts",
+        class_names=list(fset.class_names), window=fset.window, hop=hop, filters=fset.filters,
+        normalization={"mode": NORMS[norm], "prior_mean": np.asarray(stats[0]).tolist(),
+                       "prior_var": np.asarray(stats[1]).tolist(), "prior_seconds": settings.prior_seconds,
+                       "network_prior_seconds": settings.network_prior_seconds,
+                       "participant_seconds": settings.participant_seconds, "halflife_seconds": None},
         report=report, name=name,
     )

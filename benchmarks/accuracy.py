@@ -20,23 +20,25 @@ from pathlib import Path
 
 import torch
 
-from bci_stream.devices.datasets import dataset_trials
-from bci_stream.devices.synthetic import write_seed_folder
+from bci_stream import registry
+from bci_stream.datasets.synthetic import write_seed_folder
 from bci_stream.evaluation import evaluate, format_report
 from bci_stream.featurecache import feature_set
 from bci_stream.progress import Progress
+from bci_stream.training import TrainSettings
 
 
 def _trials_of(folder, participant):
-    return dataset_trials("seed", folder, participants=[participant])[1]
+    return registry.load_dataset("seed")(folder).trials([participant])
 
 
-def _evaluate(norm, fs, folder, epochs, device, live_pass):
+def _evaluate(norm, fset, folder, epochs, device, live_pass):
     # One thread per worker: two workers each on its own core beat two threads fighting over both.
     torch.set_num_threads(1)
     t = time.perf_counter()
-    r = evaluate(fs, norm, "loso", epochs=epochs, device=device, online=True, dataset="synthetic-seed",
-                 session_trials=functools.partial(_trials_of, folder), live_pass=live_pass)
+    settings = TrainSettings(norm=norm, epochs=epochs, device=device, live_pass=live_pass)
+    r = evaluate(fset, settings, "loso", online=True, dataset="synthetic-seed",
+                 session_trials=functools.partial(_trials_of, folder))
     r["seconds"] = round(time.perf_counter() - t, 1)
     return r
 
@@ -64,11 +66,11 @@ def main() -> None:
     if not (folder / "label.mat").exists():
         write_seed_folder(folder, args.participants, args.sessions, args.trial_seconds, seed=0,
                           progress=Progress(args.participants * args.sessions, "synthesize"))
-    fs = feature_set("seed", folder, features="de", window=1.0, hop=args.hop)
+    fset = feature_set(registry.load_dataset("seed")(folder), features="de", window=1.0, hop=args.hop)
     print(f"dataset: {args.participants} participants x {args.sessions} sessions x 15 trials x "
-          f"{args.trial_seconds:g} s, {len(fs.y)} windows ({time.perf_counter() - t0:.0f} s to prepare)", flush=True)
+          f"{args.trial_seconds:g} s, {len(fset.y)} windows ({time.perf_counter() - t0:.0f} s to prepare)", flush=True)
     norms = args.norms.split(",")
-    run = functools.partial(_evaluate, fs=fs, folder=folder, epochs=args.epochs, device=args.device,
+    run = functools.partial(_evaluate, fset=fset, folder=folder, epochs=args.epochs, device=args.device,
                             live_pass=args.live_pass)
     if args.jobs > 1:
         with ProcessPoolExecutor(args.jobs) as pool:

@@ -103,7 +103,7 @@ def batch_offline(data, srate, net, bundle, extractor, filters, window, hop) -> 
 def batch_online(data, srate, pipe: Pipeline, bundle, extractor, filters, window, hop) -> int:
     """The live path's own normalizers (input and in-network, updated window by window), fed all windows at once."""
     X, _ = recording_features(data, srate, extractor, filters, window, hop)
-    Z = pipe.normalizer.update_transform(pipe.stratum, X) if pipe.normalizer is not None else X
+    Z = pipe.normalize_inputs(X) if pipe.normalize_inputs is not None else X
     with torch.inference_mode():
         torch.softmax(pipe.model(torch.from_numpy(np.ascontiguousarray(Z, np.float32))), dim=-1)
     return len(X)

@@ -1,4 +1,4 @@
-"""Recorded EEG files: anything MNE reads, XDF, and DEAP/SEED files, as trials plus annotations.
+"""Recorded EEG files: anything MNE reads, XDF, and registered datasets' own files, as trials plus annotations.
 
 A ``Recording`` is what replay needs: its trials back to back on one sample
 grid, and markers (trial boundaries with true labels, the file's own
@@ -15,7 +15,7 @@ from typing import Iterator
 
 import numpy as np
 
-from bci_stream.devices import deap, seed
+from bci_stream import registry
 from bci_stream.lslmeta import _UNIT_ALIASES
 from bci_stream.replay import Pacer
 from bci_stream.sources import Source, SourceError, parse_flag, parse_query
@@ -176,29 +176,41 @@ def read_xdf(path, stream: str | None = None) -> Recording:
     return Recording(path, info, (), [Trial(path.stem, "1", 1, -1, data, info)], annotations)
 
 
+def dataset_of(path: Path):
+    """The registered dataset whose own file format ``path`` is in (e.g. DEAP's ``sNN.dat``), or None."""
+    return next((cls for cls in registry.datasets().values() if cls.claims(path)), None)
+
+
+def _file_options(dataset) -> dict:
+    """Type of each option ``dataset.read_file`` takes: the dataset's options, and baseline where it has one."""
+    return {o.name: o.type for o in dataset.options} | ({"baseline": str} if dataset.has_baseline else {})
+
+
+def reader_options() -> dict:
+    """Type of every option some file reader takes: XDF's stream and those of datasets read from files."""
+    out = {"stream": str}
+    for dataset in registry.datasets().values():
+        if dataset.needs_root:
+            out |= _file_options(dataset)
+    return out
+
+
 def read_recording(path, **opts) -> Recording:
-    """By file: ``sNN.dat`` is DEAP (options target, threshold, baseline), ``N_YYYYMMDD.mat`` a SEED
-    session (needs ``label.mat`` beside it), ``.xdf`` XDF (option stream), anything else goes to MNE."""
+    """By file: a registered dataset's own file (``sNN.dat`` DEAP, options target, threshold, baseline;
+    ``N_YYYYMMDD.mat`` a SEED session, with ``label.mat`` beside it), ``.xdf`` XDF (option stream),
+    anything else goes to MNE."""
     path = Path(path).expanduser()
-    suffix = path.suffix.lower()
-    allowed = ("target", "threshold", "baseline") if suffix == ".dat" else ("stream",) if suffix in XDF_SUFFIXES else ()
+    dataset = dataset_of(path)
+    xdf = path.suffix.lower() in XDF_SUFFIXES
+    allowed = _file_options(dataset) if dataset else {"stream": str} if xdf else {}
     unknown = sorted(set(opts) - set(allowed))
     if unknown:
         raise ValueError(f"{path}: option(s) {unknown} do not apply to this kind of file; "
                          f"it takes {', '.join(allowed) or 'none'}")
-    if suffix == ".dat":
-        trials = deap.read_participant(path, **opts)
-        return Recording(path, trials[0].info, deap.CLASSES[opts.get("target", "valence")], trials)
-    if suffix == ".mat":
-        entry = [e for e in seed.session_files(path.parent) if e[2].name == path.name]
-        if not entry:
-            raise ValueError(f"{path}: not a SEED session file; expected a name <subject>_<YYYYMMDD>.mat")
-        participant, session, _ = entry[0]
-        trials = seed.read_session(path, seed.load_labels(seed.labels_path(path.parent)), participant, session)
-        return Recording(path, trials[0].info, seed.CLASSES, trials)
-    if suffix in XDF_SUFFIXES:
-        return read_xdf(path, **opts)
-    return read_mne(path)
+    if dataset is not None:
+        class_names, trials = dataset.read_file(path, **opts)
+        return Recording(path, trials[0].info, class_names, trials)
+    return read_xdf(path, **opts) if xdf else read_mne(path)
 
 
 class FileSource(Source):
@@ -230,7 +242,7 @@ class FileSource(Source):
         path, params = parse_query(spec)
         where = f"file source {spec!r}"
         conv = {"speed": float, "realtime": lambda v: parse_flag(v, where), "loop": lambda v: parse_flag(v, where),
-                "trial": int, "chunk": int, "stream": str, "target": str, "threshold": float, "baseline": str}
+                "trial": int, "chunk": int, **reader_options()}
         unknown = set(params) - set(conv)
         if unknown:
             raise SourceError(f"{where}: unknown option(s) {sorted(unknown)}; known: {', '.join(conv)}")

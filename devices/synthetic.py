@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import time
 import zlib
-from pathlib import Path
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -20,9 +19,9 @@ import numpy as np
 import pylsl
 from scipy import signal
 
-from bci_stream.devices.montages import DEAP32, SEED62, positions
+from bci_stream.montages import DEAP32, SEED62, positions
 from bci_stream.sources import Source, SourceError, parse_flag, parse_query
-from bci_stream.stream import Chunk, StreamInfo, Trial
+from bci_stream.stream import Chunk, StreamInfo
 
 BANDS = {"delta": (1.0, 4.0), "theta": (4.0, 8.0), "alpha": (8.0, 14.0), "beta": (14.0, 31.0), "gamma": (31.0, 50.0)}
 #: Band RMS amplitudes in microvolts before any gain.
@@ -214,41 +213,6 @@ class SyntheticEEG:
     def generate(self, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
         """``n_samples`` more samples at once (for datasets and tests), with their classes."""
         return self.next_block(n_samples)
-
-def synthetic_trials(layout: str, participants, sessions, trials: int, seed: int = 0, trial_seconds: float = 20.0,
-                     **kwargs):
-    """A dataset in the making: each session is generated as one continuous stream and cut into its trials."""
-    for p in participants:
-        for s in sessions:
-            gen = SyntheticEEG(layout, participant=p, session=s, seed=seed, trial_seconds=trial_seconds, **kwargs)
-            data, classes = gen.generate(trials * gen.trial_len)
-            for t in range(trials):
-                a = t * gen.trial_len
-                yield Trial(str(p), str(s), t + 1, int(classes[a]), data[a : a + gen.trial_len], gen.info)
-
-
-#: SEED's film order as class indices (label.mat's -1/0/1 plus one), the same in every session.
-SEED_ORDER = (2, 1, 0, 0, 1, 2, 0, 1, 2, 2, 1, 0, 1, 2, 0)
-
-
-def write_seed_folder(folder, participants: int = 15, sessions: int = 3, trial_seconds: float = 60.0,
-                      seed: int = 0, progress=None) -> Path:
-    """A SEED-like dataset in SEED's own layout: ``<subject>_<YYYYMMDD>.mat`` with ``<initials>_eeg1..15``
-    (62 x T float32 microvolts at 200 Hz) and ``label.mat``, so it is read by the same reader as SEED."""
-    import scipy.io
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    scipy.io.savemat(folder / "label.mat", {"label": np.asarray(SEED_ORDER, np.int16)[None] - 1})
-    for p in range(1, participants + 1):
-        for s in range(1, sessions + 1):
-            trials = synthetic_trials("seed62", [p], [s], len(SEED_ORDER), seed=seed, trial_seconds=trial_seconds,
-                                      schedule=SEED_ORDER)
-            variables = {f"p{p:02d}_eeg{t.trial}": np.ascontiguousarray(t.data.T) for t in trials}
-            scipy.io.savemat(folder / f"{p}_202601{s:02d}.mat", variables)
-            if progress is not None:
-                progress.update(note=f"participant {p} session {s}")
-    return folder
 
 
 def _flag(v: str) -> bool:

@@ -6,12 +6,12 @@ the two paths cannot diverge.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable, Sequence
 
 import numpy as np
 from scipy import fft, signal
+
+from bci_stream.feature import FeatureExtractor
 
 #: Frequency bands of the SEED/DEAP emotion literature, in Hz, [low, high).
 BANDS: dict[str, tuple[float, float]] = {
@@ -21,20 +21,6 @@ BANDS: dict[str, tuple[float, float]] = {
     "beta": (14.0, 31.0),
     "gamma": (31.0, 50.0),
 }
-
-
-@dataclass(frozen=True)
-class FeatureExtractor:
-    """A named feature: ``compute(windows [n, ch, t], srate) -> [n, ch * per_channel]``."""
-
-    name: str
-    compute: Callable[[np.ndarray, float], np.ndarray]
-    per_channel: Sequence[str]
-    doc: str
-
-    def names(self, channels: Sequence[str]) -> list[str]:
-        """Feature names in output order: channel-major, then band."""
-        return [f"{ch}:{part}" for ch in channels for part in self.per_channel]
 
 
 def _band_matrix(n_fft: int, taper_energy: float, n_samples: int, srate: float) -> np.ndarray:

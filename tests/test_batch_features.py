@@ -7,15 +7,14 @@ import pytest
 from scipy import signal, stats
 
 from bci_stream import registry
-from bci_stream.devices.datasets import dataset_trials
-from bci_stream.devices.montages import DEAP32, SEED62
-from bci_stream.featurecache import dataset_features
+from bci_stream.featurecache import dataset_features, feature_set
 from bci_stream.filters import CausalFilter, FilterSpec
+from bci_stream.montages import DEAP32, SEED62
 from bci_stream.plugins.features import BANDS, deap_statistics, multitaper, multitaper_band_power
 from bci_stream.registry import UnknownNameError
 from bci_stream.windower import Windower
 from conftest import cli_run
-from test_datasets import SEED_LABELS, write_deap, write_seed, write_seed_labels
+from test_datasets import SEED_LABELS, open_dataset, write_deap, write_seed, write_seed_labels
 
 
 @pytest.fixture
@@ -34,8 +33,8 @@ def test_features_command_on_a_seed_folder(seed_dir, tmp_path):
     assert r.returncode == 0, r.stderr
     assert "features: [" in r.stderr and "computed in" in r.stderr  # the progress bar, then the summary
     z = dict(np.load(out))
-    classes, trials, n = dataset_trials("seed", seed_dir)
-    trials = list(trials)
+    ds = open_dataset("seed", seed_dir)
+    classes, trials = ds.class_names, list(ds.trials())
     per_trial = [(len(t.data) - 200) // 100 + 1 for t in trials]  # 1-s windows, 0.5-s hop at 200 Hz
     assert z["X"].shape == (sum(per_trial), 62 * 5) and z["X"].dtype == np.float32
     assert list(z["classes"]) == list(classes) == ["negative", "neutral", "positive"]
@@ -59,29 +58,57 @@ def test_features_command_on_a_seed_folder(seed_dir, tmp_path):
     again = cli_run("features", seed_dir, "--dataset", "seed", "--cache-dir", cache, "-o", tmp_path / "again.npz")
     assert again.returncode == 0 and "from the cache" in again.stderr
     assert (tmp_path / "again.npz").read_bytes() == out.read_bytes()
-    h, cached = dataset_features("seed", seed_dir, tmp_path / "h.npz", hop=0.25, cache_dir=cache, quiet=True)
+    h, cached = dataset_features(ds, tmp_path / "h.npz", hop=0.25, cache_dir=cache, quiet=True)
     assert not cached and np.load(h)["X"].shape[0] > z["X"].shape[0]
     st = (seed_dir / "2_20140404.mat").stat()
     os.utime(seed_dir / "2_20140404.mat", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
-    assert not dataset_features("seed", seed_dir, tmp_path / "t.npz", cache_dir=cache, quiet=True)[1]
-    assert dataset_features("seed", seed_dir, tmp_path / "t.npz", cache_dir=cache, quiet=True)[1]
-    assert len(list(cache.glob("*.npz"))) == 3 and not list(cache.glob("*.tmp"))
+    assert not dataset_features(ds, tmp_path / "t.npz", cache_dir=cache, quiet=True)[1]
+    assert dataset_features(ds, tmp_path / "t.npz", cache_dir=cache, quiet=True)[1]
+    # Participant 1 alone has an entry of its own, which a change to participant 2's file leaves valid.
+    one, cached = dataset_features(ds, tmp_path / "one.npz", cache_dir=cache, quiet=True, participants=["1"])
+    assert not cached and set(np.load(one)["participant"]) == {"1"}
+    os.utime(seed_dir / "2_20140404.mat", ns=(st.st_atime_ns, st.st_mtime_ns + 2 * 10**9))
+    assert dataset_features(ds, tmp_path / "one.npz", cache_dir=cache, quiet=True, participants=["1"])[1]
+    assert len(list(cache.glob("seed-de-*.npz"))) == 4 and not list(cache.glob("*.tmp"))
 
 
 def test_features_command_errors_name_the_problem(seed_dir, tmp_path):
     r = cli_run("features", seed_dir, "--dataset", "seed", "--baseline", "subtract", "--no-cache", "-o", tmp_path / "x.npz")
-    assert r.returncode == 2 and "only DEAP has one" in r.stderr
+    assert r.returncode == 2
+    assert r.stderr == ("bci-stream features: error: baseline subtraction needs a recorded pre-trial baseline; "
+                        "dataset 'seed' has none\n")
+    r = cli_run("features", seed_dir, "--dataset", "seed", "--threshold", "4", "-o", tmp_path / "x.npz")
+    assert r.returncode == 2 and r.stderr == "bci-stream features: error: --threshold is an option of dataset deap, not seed\n"
+    r = cli_run("features", seed_dir, "--dataset", "synthetic", "-o", tmp_path / "x.npz")
+    assert r.returncode == 2 and "invalid choice: 'synthetic'" in r.stderr
     with pytest.raises(UnknownNameError, match="unknown features plugin 'wavelets'"):
-        dataset_features("seed", seed_dir, tmp_path / "x.npz", "wavelets", cache_dir=False)
-    with pytest.raises(ValueError, match=r"takes no option\(s\) \['target'\]"):
-        dataset_features("seed", seed_dir, tmp_path / "x.npz", cache_dir=False, target="arousal")
+        dataset_features(open_dataset("seed", seed_dir), tmp_path / "x.npz", "wavelets", cache_dir=False)
+    with pytest.raises(ValueError, match=r"dataset 'seed': no participant\(s\) \['3'\]"):
+        dataset_features(open_dataset("seed", seed_dir), tmp_path / "x.npz", cache_dir=False, participants=["3"])
     assert not (tmp_path / "x.npz").exists()
+
+
+def test_cache_keys_on_the_dataset_options_and_skips_generated_data(tmp_path, rng):
+    write_deap(tmp_path / "DEAP", 1, [[2, 7, 1, 1], [8, 3, 1, 1]], rng, n_samples=128 * 5)
+    cache = tmp_path / "cache"
+    run = lambda **options: dataset_features(open_dataset("deap", tmp_path / "DEAP", **options),  # noqa: E731
+                                             tmp_path / "d.npz", cache_dir=cache, quiet=True)[1]
+    assert not run() and not run(target="arousal") and not run(threshold=2.5)
+    assert run(target="valence", threshold=5.0)  # the defaults, given: the same data, the same entry
+    assert np.load(tmp_path / "d.npz")["y"][0] == 0 and len(list(cache.glob("deap-de-*.npz"))) == 3
+
+    synthetic = open_dataset("synthetic", seed=1, participants=2, sessions=1, trials=3, trial_seconds=2)
+    fset = feature_set(synthetic, cache_dir=cache, quiet=True)
+    assert fset.class_names == ("negative", "neutral", "positive") and set(fset.participant) == {"1", "2"}
+    assert len(fset.y) == 2 * 3 * 3 and set(fset.trial.tolist()) == {1, 2, 3}
+    assert sorted(p.name.split("-")[0] for p in cache.glob("*.npz")) == ["deap"] * 3  # nothing to key it on
 
 
 def test_deap_baseline_subtraction_and_statistics(tmp_path, rng):
     _, raw = write_deap(tmp_path, 1, [[2, 2, 1, 1], [8, 7, 1, 1]], rng)
-    out, _ = dataset_features("deap", tmp_path, tmp_path / "d.npz", "de", 1.0, 0.5, baseline="subtract",
-                              cache_dir=False, quiet=True)
+    deap = open_dataset("deap", tmp_path)
+    out, _ = dataset_features(deap, tmp_path / "d.npz", "de", 1.0, 0.5, baseline="subtract", cache_dir=False,
+                              quiet=True)
     z = np.load(out)
     assert z["X"].shape == (2 * 119, 32 * 5) and z["y"].tolist() == [0] * 119 + [1] * 119  # (7680 - 128) // 64 + 1
     de = registry.load_plugin("features", "de")
@@ -89,10 +116,10 @@ def test_deap_baseline_subtraction_and_statistics(tmp_path, rng):
     cut = lambda a: np.stack([a[s : s + 128].T for s in range(0, len(a) - 127, 64)])  # noqa: E731
     want = de.compute(cut(x[384:]), 128.0) - de.compute(cut(x[:384]), 128.0).mean(axis=0)
     np.testing.assert_allclose(z["X"][119:], want, rtol=1e-4, atol=1e-4)
-    dropped = np.load(dataset_features("deap", tmp_path, tmp_path / "k.npz", cache_dir=False, quiet=True)[0])
+    dropped = np.load(dataset_features(deap, tmp_path / "k.npz", cache_dir=False, quiet=True)[0])
     assert dropped["X"].shape == z["X"].shape and not np.allclose(dropped["X"], z["X"])
 
-    out, _ = dataset_features("deap", tmp_path, tmp_path / "s.npz", "deap99", 60.0, 60.0, cache_dir=False, quiet=True)
+    out, _ = dataset_features(deap, tmp_path / "s.npz", "deap99", 60.0, 60.0, cache_dir=False, quiet=True)
     s = np.load(out)
     assert s["X"].shape == (2, 32 * 99) and len(s["feature_names"]) == 32 * 99
     assert s["feature_names"][0] == "FP1:seg01:mean" and s["feature_names"][-1] == "O2:all:kurtosis"

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from bci_stream.bundle import BundleError, ModelBundle, bundled_paths, default_bundle_for
-from bci_stream.devices.montages import DEAP32, SEED62
+from bci_stream.montages import DEAP32, SEED62
 from bci_stream.stream import StreamInfo
 
 BRAINFLOW16 = ["Fz", "C3", "Cz", "C4", "Pz", "PO7", "Oz", "PO8", "F5", "F7", "F3", "F1", "F2", "F4", "F6", "F8"]

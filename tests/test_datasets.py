@@ -8,11 +8,14 @@ import numpy as np
 import pytest
 import scipy.io
 
-from bci_stream.devices import deap, seed
-from bci_stream.devices.datasets import dataset_files, dataset_trials
-from bci_stream.devices.files import read_recording
-from bci_stream.devices.montages import DEAP32, SEED62
+from bci_stream import cli, registry
+from bci_stream.datasets import deap, seed
+from bci_stream.datasets.synthetic import synthetic_trials
+from bci_stream.devices.files import FileSource, read_recording
 from bci_stream.devices.synthetic import LAYOUTS
+from bci_stream.montages import DEAP32, SEED62
+from bci_stream.registry import UnknownNameError
+from bci_stream.sources import SourceError
 
 # ------------------------------------------------------------------ writers in the datasets' own layouts
 
@@ -44,6 +47,43 @@ def write_seed_labels(folder, labels=SEED_LABELS):
     scipy.io.savemat(folder / "label.mat", {"label": np.asarray(labels, np.int16)[None, :]})
 
 
+def open_dataset(name, root=None, **options):
+    return registry.load_dataset(name)(root, **options)
+
+
+# ------------------------------------------------------------------ the registry and the command line
+
+
+def test_registry_lists_the_datasets_and_names_the_installed_ones():
+    assert registry.dataset_names() == ["deap", "seed", "synthetic"]
+    assert registry.load_dataset("deap") is deap.DeapDataset
+    assert [d.name for d in registry.datasets().values()] == ["deap", "seed", "synthetic"]
+    with pytest.raises(UnknownNameError, match=r"unknown dataset 'dreamer'; installed datasets: deap, seed, synthetic"):
+        registry.load_dataset("dreamer")
+
+
+def test_cli_flags_come_from_the_registered_options(tmp_path, rng, capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--help"])
+    out = capsys.readouterr().out
+    assert "--dataset {deap,seed,synthetic}" in out and "deap dataset:" in out and "synthetic dataset:" in out
+    assert "--target {valence,arousal,valence-arousal}" in out and "--trial-seconds TRIAL_SECONDS" in out
+    assert f"--layout {{{','.join(LAYOUTS)}}}" in out and "deap-cnn, deap-dnn, featurenet" in out
+
+    folder = tmp_path / "SEED"
+    write_seed(folder, "1_20131027.mat", rng, n_trials=3, samples=(200, 201))
+    write_seed_labels(folder, [1, 0, -1])
+    for argv, message in [(["--target", "arousal"], "--target is an option of dataset deap, not seed"),
+                          (["--trial-seconds", "3"], "--trial-seconds is an option of dataset synthetic, not seed")]:
+        assert cli.main(["evaluate", str(folder), "--dataset", "seed", *argv]) == 2
+        err = capsys.readouterr().err
+        assert err == f"bci-stream evaluate: error: {message}\n"
+    assert cli.main(["evaluate", "--dataset", "seed"]) == 2
+    assert "dataset 'seed' is read from a folder; none given" in capsys.readouterr().err
+    assert cli.main(["evaluate", str(folder), "--dataset", "synthetic"]) == 2
+    assert "dataset 'synthetic' is generated, not read: it takes no folder" in capsys.readouterr().err
+
+
 # ------------------------------------------------------------------ DEAP
 
 
@@ -51,9 +91,9 @@ def test_deap_trials_shapes_channels_labels(tmp_path, rng):
     folder = tmp_path / "DEAP" / "data_preprocessed_python"
     _, d1 = write_deap(folder, 1, [[2.0, 8.0, 5, 5], [5.0, 5.0, 5, 5], [7.5, 1.0, 5, 5]], rng)
     write_deap(folder, 2, [[9.0, 9.0, 1, 1], [1.0, 1.0, 1, 1], [6.0, 4.0, 1, 1]], rng)
-    classes, trials, n = dataset_trials("deap", tmp_path / "DEAP")  # the root finds its data folder
-    trials = list(trials)
-    assert classes == ("low-valence", "high-valence") and n == len(trials) == 6
+    ds = open_dataset("deap", tmp_path / "DEAP")  # the root finds its data folder
+    trials = list(ds.trials())
+    assert ds.class_names == ("low-valence", "high-valence") and ds.n_trials() == len(trials) == 6
     t = trials[0]
     assert (t.participant, t.session, t.trial) == ("1", "1", 1)
     assert t.data.shape == (8064 - 384, 32) and t.data.dtype == np.float32
@@ -62,14 +102,27 @@ def test_deap_trials_shapes_channels_labels(tmp_path, rng):
     assert [t.label for t in trials] == [0, 0, 1, 1, 0, 1]  # a rating of exactly 5 is low
     assert [t.participant for t in trials] == ["1"] * 3 + ["2"] * 3
 
-    _, arousal, _ = dataset_trials("deap", folder, target="arousal", threshold=4.5, participants=["1"])
-    assert [t.label for t in arousal] == [1, 1, 0]
-    classes, quad, _ = dataset_trials("deap", folder, target="valence-arousal", baseline="keep")
-    assert classes == LAYOUTS["deap32"].classes  # the bundled deap32 model's classes
-    quad = list(quad)
+    arousal = open_dataset("deap", folder, target="arousal", threshold="4.5")  # as a file: spec gives it
+    assert [t.label for t in arousal.trials(["1"])] == [1, 1, 0] and arousal.n_trials(["1"]) == 3
+    quad_ds = open_dataset("deap", folder, target="valence-arousal")
+    assert quad_ds.class_names == LAYOUTS["deap32"].classes  # the bundled deap32 model's classes
+    quad = list(quad_ds.trials(baseline="keep"))
     assert [t.label for t in quad[:3]] == [1, 0, 2]
     assert quad[0].data.shape == (8064, 32) and quad[0].info.extra["baseline_samples"] == 384
-    assert dataset_files("deap", folder) == [folder / "s01.dat", folder / "s02.dat"]
+    assert ds.files() == [folder / "s01.dat", folder / "s02.dat"] and ds.files(["2"]) == [folder / "s02.dat"]
+    assert quad_ds.provenance() == {"dataset": "deap", "options": {"target": "valence-arousal", "threshold": 5.0},
+                                    "participants": ["1", "2"], "sessions": {"1": ["1"], "2": ["1"]}}
+
+    rec = read_recording(folder / "s02.dat", target="arousal", baseline="keep")
+    assert rec.class_names == ("low-arousal", "high-arousal") and [t.label for t in rec.trials] == [1, 0, 0]
+    assert rec.trials[0].data.shape == (8064, 32)
+    src = FileSource.from_spec(f"{folder / 's02.dat'}?target=valence-arousal&threshold=8.5")
+    assert [t.label for t in src.recording.trials] == [3, 0, 0]
+    with pytest.raises(ValueError, match=r"s02\.dat: option\(s\) \['stream'\] do not apply .*it takes target, threshold, "
+                                         "baseline"):
+        read_recording(folder / "s02.dat", stream="EEG")
+    with pytest.raises(SourceError, match=r"unknown option\(s\) \['layout'\]"):
+        FileSource.from_spec(f"{folder / 's02.dat'}?layout=seed62")
 
 
 def test_deap_bad_files_name_the_file_and_the_layout(tmp_path, rng):
@@ -86,15 +139,21 @@ def test_deap_bad_files_name_the_file_and_the_layout(tmp_path, rng):
         pickle.dump({"data": np.zeros((2, 40, 1000)), "labels": np.ones((3, 4))}, f, protocol=2)
     with pytest.raises(ValueError, match=r"s03\.dat: 'labels' has shape \(3, 4\); expected 2 x 4"):
         deap.read_participant(tmp_path / "s03.dat")
-    with pytest.raises(ValueError, match="DEAP target 'dominance'"):
-        dataset_trials("deap", tmp_path, target="dominance")
-    with pytest.raises(ValueError, match=r"no participant\(s\) \['7'\]"):
-        dataset_trials("deap", tmp_path, participants=["7"])
-    with pytest.raises(ValueError, match=r"dataset 'seed' takes no option\(s\) \['target'\]"):
-        dataset_trials("seed", tmp_path, target="valence")
+    with pytest.raises(ValueError, match="deap target 'dominance': expected one of valence, arousal, valence-arousal"):
+        open_dataset("deap", tmp_path, target="dominance")
+    with pytest.raises(ValueError, match="deap threshold 'high': expected float"):
+        open_dataset("deap", tmp_path, threshold="high")
+    with pytest.raises(ValueError, match=r"dataset 'deap': no participant\(s\) \['7'\]; it has \['1', '2', '3'\]"):
+        open_dataset("deap", tmp_path).trials(["7"])
+    with pytest.raises(ValueError, match=r"dataset 'seed' takes no option\(s\) \['target'\]; it takes none"):
+        open_dataset("seed", tmp_path, target="valence")
+    with pytest.raises(ValueError, match="deap baseline 'subtract': expected one of drop, keep"):
+        open_dataset("deap", tmp_path).trials(baseline="subtract")
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match=r"empty: no files named sNN\.dat"):
-        dataset_trials("deap", tmp_path / "empty")
+        open_dataset("deap", tmp_path / "empty")
+    with pytest.raises(FileNotFoundError, match=r"DEAP folder .*nowhere: no such directory"):
+        open_dataset("deap", tmp_path / "nowhere")
 
 
 # ------------------------------------------------------------------ SEED
@@ -109,9 +168,10 @@ def test_seed_sessions_by_date_labels_and_channels(tmp_path, rng):
     write_seed_labels(folder)
     (folder / "readme.txt").write_text("not data")
     scipy.io.savemat(folder / "notes.mat", {"x": np.ones(3)})
-    classes, trials, n = dataset_trials("seed", tmp_path / "SEED")
-    trials = list(trials)
-    assert classes == ("negative", "neutral", "positive") and n == len(trials) == 4 * 15
+    ds = open_dataset("seed", tmp_path / "SEED")
+    trials = list(ds.trials())
+    assert ds.class_names == ("negative", "neutral", "positive") and ds.n_trials() == len(trials) == 4 * 15
+    assert ds.participants() == ["1", "2", "10"]  # natural order
     assert [(t.participant, t.session) for t in trials[::15]] == [("1", "1"), ("1", "2"), ("2", "1"), ("10", "1")]
     assert [t.label for t in trials[:15]] == [v + 1 for v in SEED_LABELS]
     for t, arrays in zip(trials[::15], (a1, a2, c1, b1)):
@@ -121,36 +181,38 @@ def test_seed_sessions_by_date_labels_and_channels(tmp_path, rng):
     last = trials[14]
     np.testing.assert_array_equal(last.data, a1["djc_eeg15"].T)
     assert last.info.channel_names == tuple(SEED62) and last.info.srate == 200 and last.info.unit == "microvolts"
-    _, only2, n2 = dataset_trials("seed", folder, participants=["2"])
-    assert n2 == 15 and {t.participant for t in only2} == {"2"}
-    assert dataset_files("seed", folder) == [folder / "1_20131027.mat", folder / "1_20131030.mat",
-                                             folder / "2_20140404.mat", folder / "10_20140601.mat",
-                                             folder / "label.mat"]
+    assert ds.n_trials(["2"]) == 15 and {t.participant for t in ds.trials(["2"])} == {"2"}
+    assert ds.files() == [folder / "1_20131027.mat", folder / "1_20131030.mat", folder / "2_20140404.mat",
+                          folder / "10_20140601.mat", folder / "label.mat"]
+    assert ds.files(["10"]) == [folder / "10_20140601.mat", folder / "label.mat"]
+    assert ds.provenance()["sessions"] == {"1": ["1", "2"], "2": ["1"], "10": ["1"]}
+    with pytest.raises(ValueError, match="dataset 'seed' has no recorded pre-trial baseline to keep"):
+        ds.trials(baseline="keep")
 
 
 def test_seed_bad_files_name_the_file_and_what_was_expected(tmp_path, rng):
     write_seed_labels(tmp_path)
     scipy.io.savemat(tmp_path / "3_20140101.mat", {"eeg": np.zeros((62, 10)), "labels": np.ones(15)})
     with pytest.raises(ValueError, match=r"3_20140101\.mat: no <initials>_eegN variables \(expected 15"):
-        list(dataset_trials("seed", tmp_path)[1])
+        list(open_dataset("seed", tmp_path).trials())
     (tmp_path / "3_20140101.mat").unlink()
     write_seed(tmp_path, "4_20140101.mat", rng, n_trials=14)
     with pytest.raises(ValueError, match=r"4_20140101\.mat: trials numbered \[1, .*14\], but label\.mat has 15"):
-        list(dataset_trials("seed", tmp_path)[1])
+        list(open_dataset("seed", tmp_path).trials())
     write_seed_labels(tmp_path, SEED_LABELS[:14])
     write_seed(tmp_path, "4_20140101.mat", rng, n_trials=15, skip=(7,))
     with pytest.raises(ValueError, match=r"trials numbered .*15\], but label\.mat has 14"):
-        list(dataset_trials("seed", tmp_path)[1])
+        list(open_dataset("seed", tmp_path).trials())
     write_seed_labels(tmp_path)
     scipy.io.savemat(tmp_path / "4_20140101.mat", {f"x_eeg{k}": np.zeros((61, 5)) for k in range(1, 16)})
     with pytest.raises(ValueError, match=r"x_eeg1 has shape \(61, 5\); expected 62 channels"):
-        list(dataset_trials("seed", tmp_path)[1])
+        list(open_dataset("seed", tmp_path).trials())
     write_seed_labels(tmp_path, [0, 1, 2])
     with pytest.raises(ValueError, match=r"label\.mat: 'label' must be values in \{-1, 0, 1\}"):
-        dataset_trials("seed", tmp_path)
+        open_dataset("seed", tmp_path)
     (tmp_path / "label.mat").unlink()
     with pytest.raises(FileNotFoundError, match=r"label\.mat: no such file"):
-        dataset_trials("seed", tmp_path)
+        open_dataset("seed", tmp_path)
 
 
 def test_seed_session_file_as_a_recording(tmp_path, rng):
@@ -159,14 +221,39 @@ def test_seed_session_file_as_a_recording(tmp_path, rng):
     write_seed_labels(tmp_path)
     rec = read_recording(tmp_path / "5_20140101.mat")
     assert rec.trials[0].session == "2" and rec.class_names == seed.CLASSES
+    assert rec.info.source_id == "seed:5:2"
     lengths = [a.shape[1] for a in arrays.values()]
     marks = rec.markers()
     assert marks[:3] == [(0, "trial-start 1 positive"), (lengths[0], "trial-end 1"),
                          (lengths[0], "trial-start 2 neutral")]
     assert rec.n_samples == sum(lengths) and marks[-1] == (sum(lengths), "trial-end 15") and len(marks) == 30
     np.testing.assert_array_equal(rec.select(3).data(), arrays["djc_eeg3"].T.astype(np.float32))
-    with pytest.raises(ValueError, match=r"label\.mat: not a SEED session file"):
+    with pytest.raises(ValueError, match=r"5_20140101\.mat: option\(s\) \['target'\] do not apply .*it takes none"):
+        read_recording(tmp_path / "5_20140101.mat", target="valence")
+    with pytest.raises(ValueError, match=r"label\.mat: MNE cannot read it"):  # not a SEED session: no SEED name
         read_recording(tmp_path / "label.mat")
+
+
+# ------------------------------------------------------------------ the generator as a dataset
+
+
+def test_synthetic_dataset_generates_what_the_generator_gives():
+    ds = open_dataset("synthetic", seed=3, layout="deap32", participants=2, sessions=2, trials=2, trial_seconds=2)
+    assert ds.class_names == LAYOUTS["deap32"].classes and ds.files() is None and ds.n_trials() == 8
+    trials = list(ds.trials(["2"]))
+    want = list(synthetic_trials("deap32", [2], [1, 2], 2, seed=3, trial_seconds=2))
+    assert [(t.participant, t.session, t.trial, t.label) for t in trials] == \
+        [(t.participant, t.session, t.trial, t.label) for t in want]
+    np.testing.assert_array_equal(trials[-1].data, want[-1].data)
+    assert ds.provenance() == {"dataset": "synthetic", "participants": ["1", "2"], "sessions": {"1": ["1", "2"],
+                               "2": ["1", "2"]}, "options": {"layout": "deap32", "participants": 2, "sessions": 2,
+                                                             "trials": 2, "trial_seconds": 2.0, "seed": 3}}
+    assert open_dataset("synthetic").option_values == {"layout": "seed62", "participants": 10, "sessions": 2,
+                                                        "trials": 6, "trial_seconds": 20.0}
+    with pytest.raises(ValueError, match="synthetic layout 'seed64': expected one of seed62"):
+        open_dataset("synthetic", layout="seed64")
+    with pytest.raises(ValueError, match="synthetic sessions 0: expected at least 1"):
+        open_dataset("synthetic", sessions=0)
 
 
 # ------------------------------------------------------------------ any file MNE reads

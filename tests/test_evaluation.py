@@ -3,8 +3,10 @@ import json
 import numpy as np
 
 from bci_stream.batch import build_features
-from bci_stream.devices.synthetic import LAYOUTS, synthetic_trials
+from bci_stream.datasets.synthetic import synthetic_trials
+from bci_stream.devices.synthetic import LAYOUTS
 from bci_stream.evaluation import evaluate
+from bci_stream.training import TrainSettings
 from conftest import cli_run
 
 
@@ -13,15 +15,15 @@ def _trials(participants):
 
 
 def test_loso_offline_and_online_report(tmp_path):
-    fs = build_features(_trials(["1", "2", "3"]), 18, LAYOUTS["seed62"].classes, "de", 1.0, 1.0, quiet=True)
-    reports = {norm: evaluate(fs, norm, "loso", epochs=40, online=True, session_trials=lambda p: _trials([p]),
-                              dataset="synthetic", quiet=True) for norm in ("none", "stratified")}
+    fset = build_features(_trials(["1", "2", "3"]), 18, LAYOUTS["seed62"].classes, "de", 1.0, 1.0, quiet=True)
+    reports = {norm: evaluate(fset, TrainSettings(norm=norm, epochs=40, quiet=True), "loso", online=True,
+                              session_trials=lambda p: _trials([p]), dataset="synthetic") for norm in ("none", "stratified")}
     r = reports["stratified"]
     for key in ("dataset", "features", "norm", "protocol", "classes", "folds", "mean_accuracy", "std_accuracy",
                 "online_mean_accuracy", "online_curve", "confusion"):
         assert key in r
     assert [f["participant"] for f in r["folds"]] == ["1", "2", "3"]
-    assert sum(f["n_windows"] for f in r["folds"]) == len(fs.y) == np.asarray(r["confusion"]).sum()
+    assert sum(f["n_windows"] for f in r["folds"]) == len(fset.y) == np.asarray(r["confusion"]).sum()
     # 8-s trials, 1-s windows at 1-s hop: 8 windows inside each of 6 trials per participant.
     assert all(f["online_windows"] == 6 * 8 for f in r["folds"])
     assert r["live_pass"] and not reports["none"]["live_pass"]  # the live pass is for stratified models
@@ -30,9 +32,9 @@ def test_loso_offline_and_online_report(tmp_path):
 
 
 def test_kfold_keeps_trials_whole():
-    fs = build_features(_trials(["1", "2"]), 12, LAYOUTS["seed62"].classes, "de", 1.0, 1.0, quiet=True)
-    r = evaluate(fs, "stratified", "kfold", epochs=20, k=3, quiet=True)
-    assert len(r["folds"]) == 3 and sum(f["n_windows"] for f in r["folds"]) == len(fs.y)
+    fset = build_features(_trials(["1", "2"]), 12, LAYOUTS["seed62"].classes, "de", 1.0, 1.0, quiet=True)
+    r = evaluate(fset, TrainSettings(epochs=20, quiet=True), "kfold", k=3)
+    assert len(r["folds"]) == 3 and sum(f["n_windows"] for f in r["folds"]) == len(fset.y)
 
 
 def test_evaluate_command_writes_report_and_plots(tmp_path):
@@ -51,7 +53,7 @@ def test_evaluate_command_writes_report_and_plots(tmp_path):
 
 def test_evaluate_runs_unchanged_on_seed_and_deap_folders(tmp_path):
     """The protocol of the accuracy benchmark, on folders in SEED's and DEAP's published layouts."""
-    from bci_stream.devices.synthetic import write_seed_folder
+    from bci_stream.datasets.synthetic import write_seed_folder
     from test_datasets import write_deap
 
     seed_dir = write_seed_folder(tmp_path / "SEED" / "Preprocessed_EEG", participants=3, sessions=1, trial_seconds=3)
@@ -77,7 +79,7 @@ def test_evaluate_runs_unchanged_on_seed_and_deap_folders(tmp_path):
     res = cli_run("evaluate", deap_dir, "--dataset", "deap", "--baseline", "subtract", "--online", "-q")
     assert res.returncode == 2 and "no live counterpart" in res.stderr
     res = cli_run("train", seed_dir, "--dataset", "seed", "--target", "arousal", "-o", tmp_path / "m.pt")
-    assert res.returncode == 2 and "DEAP's options, not seed's" in res.stderr
+    assert res.returncode == 2 and "--target is an option of dataset deap, not seed" in res.stderr
 
 
 def test_participants_and_sessions_come_in_natural_order():

@@ -3,16 +3,15 @@ import pytest
 import torch
 
 from bci_stream.batch import FeatureSet
-from bci_stream.normalizer import Prior, StratifiedNormalizer
-from bci_stream.plugins.models import (DeapCNN, DeapDNN, FeatureNet, LiveStrata, StratifiedNorm, causal_zscore,
-                                       stratified_zscore)
-from bci_stream.training import LiveOrder, fit, stratum_ids, within_stratum_var
+from bci_stream.plugins.models import DeapCNN, DeapDNN, FeatureNet
+from bci_stream.stratified import LiveStrata, Prior, Strata, StratifiedNorm, StratifiedNormalizer, batch_zscore, causal_zscore
+from bci_stream.training import LiveOrder, TrainSettings, fit, stratum_ids
 
 
 def test_batch_stratified_zscore_uses_each_strata_rows(rng):
     x = torch.tensor(rng.normal(size=(40, 3)), dtype=torch.float64)
     strata = torch.tensor(rng.integers(0, 3, 40))
-    z = stratified_zscore(x, strata, eps=0)
+    z = batch_zscore(x, strata, eps=0)
     for s in range(3):
         rows = x[strata == s]
         torch.testing.assert_close(z[strata == s], (rows - rows.mean(0)) / rows.std(0, unbiased=False))
@@ -32,22 +31,23 @@ def test_online_layer_statistics_equal_the_session_batch(rng):
     for h in hooks:
         h.remove()
     # The live path: one window at a time, starting from empty statistics.
-    normalizers = net.start_online(prior_weight=0)
-    net.set_stratum(("P1", "1"))
+    strata = Strata("P1", "1")
+    net.start_online(strata, prior_weight=0)
+    normalizers = [net.stratified_layers()[i].online for i in range(2)]
     hooks = [m.register_forward_pre_hook(lambda m, a: seen_online.append(a[0].detach().double()))
              for m in net.stratified_layers()]
     with torch.inference_mode():
         for row in x:
             net(row[None])
     online_in = [torch.cat(seen_online[i::2]) for i in range(2)]
-    for layer, n, batch_in, live_in in zip(net.stratified_layers(), normalizers, seen_batch, online_in):
-        s = n.stats(("P1", "1"))
+    for i, (batch_in, live_in) in enumerate(zip(seen_batch, online_in)):
+        s = strata.stats(("P1", "1"), which=i)
         assert s.count == 300
         np.testing.assert_allclose(s.mean, live_in.mean(0).numpy(), rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(s.var, live_in.var(0, unbiased=False).numpy(), rtol=1e-5, atol=1e-6)
     # The first layer's inputs do not depend on normalization: online equals the offline batch there.
-    np.testing.assert_allclose(normalizers[0].stats(("P1", "1")).mean, seen_batch[0].mean(0).numpy(), rtol=1e-5)
-    np.testing.assert_allclose(normalizers[0].stats(("P1", "1")).var, seen_batch[0].var(0, unbiased=False).numpy(), rtol=1e-5)
+    np.testing.assert_allclose(strata.stats().mean, seen_batch[0].mean(0).numpy(), rtol=1e-5)
+    np.testing.assert_allclose(strata.stats().var, seen_batch[0].var(0, unbiased=False).numpy(), rtol=1e-5)
     for k, v in net.state_dict().items():
         assert torch.equal(v, before[k]), f"{k} changed at inference"
 
@@ -74,38 +74,40 @@ def _sessions(rng, participants=3, sessions=2, trials=3, windows=5):
 
 
 def test_live_order_replays_sessions_as_the_live_normalizer_would(rng):
-    fs = _sessions(rng)
-    strata = stratum_ids(fs.participant, fs.session)
-    live = LiveOrder(fs, strata, prior_rows=6.0, participant_rows=20.0, network_rows=100.0)
-    order = [int(strata[(fs.participant == "2") & (fs.session == s)][0]) for s in ("1", "2")]
+    fset = _sessions(rng)
+    strata = stratum_ids(fset.participant, fset.session)
+    live = LiveOrder(fset, strata, prior_rows=6.0, participant_rows=20.0, network_rows=100.0)
+    order = [int(strata[(fset.participant == "2") & (fset.session == s)][0]) for s in ("1", "2")]
     rows, z, start = live.batch(np.random.default_rng(1), order)
     assert len(rows) == 30 and start.tolist() == [0] * 15 + [15] * 15
     # Each session's trials come whole and in time order, in an order that is not always the recorded one.
-    runs = [fs.trial[rows[i : i + 5]] for i in range(0, 30, 5)]
+    runs = [fset.trial[rows[i : i + 5]] for i in range(0, 30, 5)]
     assert all(len(set(r)) == 1 for r in runs)
     assert all(np.all(np.diff(rows[i : i + 5]) == 1) for i in range(0, 30, 5))
-    orders = {tuple(fs.trial[live.batch(np.random.default_rng(k), order[:1])[0]][::5]) for k in range(10)}
+    orders = {tuple(fset.trial[live.batch(np.random.default_rng(k), order[:1])[0]][::5]) for k in range(10)}
     assert len(orders) > 1
     # First session: the other participants' statistics as prior; second: the first session's.
-    others = fs.participant != "2"
-    normalizer = StratifiedNormalizer(4, Prior(fs.X[others].mean(0), within_stratum_var(fs.X[others], strata[others]), 6.0),
-                                      participant_weight=20.0)
-    expected = np.concatenate([normalizer.update_transform(("2", "1"), fs.X[rows[:15]]),
-                               normalizer.update_transform(("2", "2"), fs.X[rows[15:]])])
+    others = fset.participant != "2"
+    # The population prior is the average stratum of the others: mean of their sessions' means and variances.
+    sessions = [fset.X[others & (strata == k)] for k in np.unique(strata[others])]
+    prior = Prior(np.mean([x.mean(0) for x in sessions], 0), np.mean([x.var(0) for x in sessions], 0), 6.0)
+    normalizer = StratifiedNormalizer(4, prior, participant_weight=20.0)
+    expected = np.concatenate([normalizer.update_transform(("2", "1"), fset.X[rows[:15]]),
+                               normalizer.update_transform(("2", "2"), fset.X[rows[15:]])])
     np.testing.assert_allclose(z.numpy(), expected, rtol=1e-4, atol=1e-4)
 
 
 def test_live_order_of_a_single_participant_takes_their_own_statistics_as_population(rng):
-    fs = _sessions(rng, participants=1)
-    strata = stratum_ids(fs.participant, fs.session)
-    _, z, _ = LiveOrder(fs, strata, 6.0, 20.0, 100.0).batch(np.random.default_rng(0), [0, 1])
+    fset = _sessions(rng, participants=1)
+    strata = stratum_ids(fset.participant, fset.session)
+    _, z, _ = LiveOrder(fset, strata, 6.0, 20.0, 100.0).batch(np.random.default_rng(0), [0, 1])
     assert torch.isfinite(z).all()
 
 
 def test_live_pass_trains_hidden_layers_on_running_statistics(rng):
-    fs = _sessions(rng)
-    strata = stratum_ids(fs.participant, fs.session)
-    X = stratified_zscore(torch.tensor(fs.X, dtype=torch.float32), torch.tensor(strata)).numpy()
+    fset = _sessions(rng)
+    strata = stratum_ids(fset.participant, fset.session)
+    X = batch_zscore(torch.tensor(fset.X, dtype=torch.float32), torch.tensor(strata), 1e-5).numpy()
     seen = []
 
     def record(module, args):
@@ -114,23 +116,24 @@ def test_live_pass_trains_hidden_layers_on_running_statistics(rng):
 
     handle = torch.nn.modules.module.register_module_forward_pre_hook(record)
     try:
-        live, _ = fit(X, fs.y, strata, 2, arch_kwargs={"norm": "stratified", "hidden": [8]}, epochs=4, quiet=True,
-                      live=LiveOrder(fs, strata, 6.0, 20.0, 100.0))
+        live, _ = fit(X, fset.y, strata, 2, TrainSettings(epochs=4, quiet=True), arch_kwargs={"hidden": [8]},
+                      live=LiveOrder(fset, strata, 6.0, 20.0, 100.0))
     finally:
         handle.remove()
     assert seen == [len(X)] * 4  # every window, once per epoch
-    plain, _ = fit(X, fs.y, strata, 2, arch_kwargs={"norm": "stratified", "hidden": [8]}, epochs=4, quiet=True)
+    plain, _ = fit(X, fset.y, strata, 2, TrainSettings(epochs=4, quiet=True), arch_kwargs={"hidden": [8]})
     assert not torch.equal(live.out.weight, plain.out.weight)
 
 
 def test_strata_are_kept_apart_online(rng):
     net = FeatureNet(6, 2, hidden=(4,), norm="stratified").eval()
-    (n,) = net.start_online(prior_weight=0)
+    strata = Strata("B", "1")
+    net.start_online(strata, prior_weight=0)
     with torch.inference_mode():
         for i, row in enumerate(torch.tensor(rng.normal(size=(20, 6)), dtype=torch.float32)):
-            net.set_stratum(("A" if i % 2 else "B", "1"))
+            strata.switch("A" if i % 2 else "B", "1")
             net(row[None])
-    assert n.stats(("A", "1")).count == 10 and n.stats(("B", "1")).count == 10
+    assert strata.stats(("A", "1")).count == 10 and strata.stats(("B", "1")).count == 10
 
 
 def test_layer_without_strata_or_online_state_says_what_to_do():
@@ -150,8 +153,7 @@ def test_training_batches_hold_whole_strata(rng):
 
     handle = torch.nn.modules.module.register_module_forward_pre_hook(record)
     try:
-        net, _ = fit(X, y, strata, 2, arch_kwargs={"norm": "stratified", "hidden": [8]}, epochs=3, batch_strata=2,
-                     quiet=True)
+        net, _ = fit(X, y, strata, 2, TrainSettings(epochs=3, batch_strata=2, quiet=True), arch_kwargs={"hidden": [8]})
     finally:
         handle.remove()
     assert len(seen) == 3 * 3  # 3 epochs x 3 batches of 2 strata
@@ -180,8 +182,8 @@ def test_same_seed_trains_the_same_weights(rng, norm):
     strata = np.repeat(np.arange(3), 30)
 
     def weights(seed):
-        net, _ = fit(X, y, strata, 3, arch_kwargs={"norm": norm, "hidden": [8, 8]}, epochs=5, seed=seed,
-                     batch_strata=1, quiet=True)
+        net, _ = fit(X, y, strata, 3, TrainSettings(norm=norm, epochs=5, seed=seed, batch_strata=1, quiet=True),
+                     arch_kwargs={"hidden": [8, 8]})
         return net.state_dict()
 
     a, b, c = weights(3), weights(3), weights(4)

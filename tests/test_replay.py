@@ -10,12 +10,12 @@ import pytest
 
 from bci_stream.batch import build_features
 from bci_stream.devices.files import FileSource, read_recording
-from bci_stream.devices.montages import DEAP32
 from bci_stream.lslmeta import channel_labels
+from bci_stream.montages import DEAP32
 from bci_stream.outlets import EEGOutlet
 from bci_stream.sources import SourceError, open_source
 from bci_stream.stream import StreamInfo, Trial
-from bci_stream.training import train_bundle
+from bci_stream.training import TrainSettings, train_bundle
 from conftest import cli, cli_run, stop
 from test_datasets import write_deap
 
@@ -206,8 +206,8 @@ def real_bundle(real_data_dir, tmp_path):
     rec = read_recording(real_data_dir / REAL)
     x, n = rec.data(), len(rec.data()) // 2
     trials = [Trial("1", "1", k + 1, k, x[k * n : (k + 1) * n], rec.info) for k in (0, 1)]
-    fs = build_features(trials, 2, ("first", "second"), "de", 1.0, 0.5, quiet=True)
-    return train_bundle(fs, "real-halves", epochs=20, quiet=True).save(tmp_path / "real.pt")
+    fset = build_features(trials, 2, ("first", "second"), "de", 1.0, 0.5, quiet=True)
+    return train_bundle(fset, "real-halves", TrainSettings(epochs=20, quiet=True)).save(tmp_path / "real.pt")
 
 
 def test_live_pipeline_on_the_real_recording_through_lsl(real_data_dir, real_bundle, uid):

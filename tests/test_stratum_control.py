@@ -38,7 +38,7 @@ def test_markers_switch_the_normalizer_stratum_live(uid, caplog):
     outlet, keep = PredictionOutlet(uid, bundle.class_names), Keep()
     pipe = Pipeline(src.info, bundle, "P01", "1", sinks=[outlet, keep])
     ctl = MarkerOutlet(f"{uid}-control", f"{uid}-control")
-    control = StratumControl(f"{uid}-control", pipe, outlet.report, look_every=0.05)
+    control = StratumControl(f"{uid}-control", pipe.strata, outlet.report, look_every=0.05)
     status = _status_inlet(f"{uid}-status")
     chunks = src.chunks()
     acks = []
@@ -64,27 +64,30 @@ def test_markers_switch_the_normalizer_stratum_live(uid, caplog):
 
         ack = send("participant=P07;session=2", "switch")
         assert ack == {"event": "switch", "participant": "P07", "session": "2", "warming_up": "1"}
-        assert pipe.stratum == ("P07", "2")
-        first = pipe.normalizer.stats(p01).count  # P01/1's windows up to the switch
+        assert pipe.strata.key == ("P07", "2")
+        first = pipe.strata.stats(p01).count  # P01/1's windows up to the switch
         assert first > 40
         n = len(keep.predictions)
         advance_until(lambda: len(keep.predictions) > n + 20, "predictions in the new stratum")
         assert {(p.participant, p.session) for p in keep.predictions[n:]} == {("P07", "2")}
-        assert pipe.normalizer.stats(("P07", "2")).count >= 20
-        assert pipe.normalizer.stats(p01).count == first  # the old stratum no longer moves
+        assert pipe.strata.stats(("P07", "2")).count >= 20
+        assert pipe.strata.stats(p01).count == first  # the old stratum no longer moves
 
         with caplog.at_level(logging.WARNING, logger="bci_stream.control"):
             ack = send("particpant=P08", "rejected")
         assert ack["marker"] == "particpant=P08" and "unknown key" in ack["reason"]
         assert any(f"{uid}-control" in r.getMessage() and "'particpant=P08'" in r.getMessage() for r in caplog.records)
-        assert pipe.stratum == ("P07", "2")
+        assert pipe.strata.key == ("P07", "2")
 
         ack = send("session=3", "switch")
-        assert pipe.stratum == ("P07", "3") and ack["participant"] == "P07"
+        assert pipe.strata.key == ("P07", "3") and ack["participant"] == "P07"
+        n = len(keep.predictions)
         ack = send("participant=P01;session=1", "switch")  # back: its statistics resume where they were
-        assert pipe.normalizer.stats(p01).count >= first
-        assert ack["warming_up"] == str(int(any(n.warming_up(p01) for n in pipe.normalizers)))
-        advance_until(lambda: pipe.normalizer.stats(p01).count > first + 5, "P01/1 to grow again")
+        assert pipe.strata.stats(p01).count >= first
+        advance_until(lambda: any((p.participant, p.session) == p01 for p in keep.predictions[n:]), "a P01/1 label")
+        back = next(p for p in keep.predictions[n:] if (p.participant, p.session) == p01)
+        assert ack["warming_up"] == str(int(back.warming_up))  # as its first label after the switch says
+        advance_until(lambda: pipe.strata.stats(p01).count > first + 5, "P01/1 to grow again")
         assert control.n_switches == 3 and control.n_rejected == 1
         stated = [(a["participant"], a["session"]) for a in acks if a["event"] == "stratum"]
         assert stated[0] == ("P01", "1") and ("P07", "2") in stated and stated[-1] == ("P01", "1")

@@ -2,10 +2,12 @@ import numpy as np
 import pytest
 
 from bci_stream.batch import build_features
-from bci_stream.devices.montages import DEAP32, SEED62
-from bci_stream.devices.synthetic import LAYOUTS, SyntheticEEG, SyntheticSource, synthetic_trials
+from bci_stream.datasets.synthetic import synthetic_trials
+from bci_stream.devices.synthetic import LAYOUTS, SyntheticEEG, SyntheticSource
+from bci_stream.montages import DEAP32, SEED62
 from bci_stream.sources import SourceError, open_source
-from bci_stream.training import fit, predict, stratified_zscore, stratum_ids
+from bci_stream.stratified import batch_zscore
+from bci_stream.training import TrainSettings, fit, predict, stratum_ids
 
 
 def test_layouts_have_dataset_channel_orders():
@@ -43,15 +45,15 @@ def test_participants_differ_more_than_emotions():
 
 def test_cross_participant_model_needs_per_session_normalization():
     trials = synthetic_trials("seed62", range(1, 7), (1,), trials=6, trial_seconds=10, blinks=False, muscle=False)
-    fs = build_features(trials, 36, LAYOUTS["seed62"].classes, "de", 1.0, 1.0, quiet=True)
-    test = np.isin(fs.participant, ["1", "2"])
-    strata = stratum_ids(fs.participant, fs.session)
-    strat = stratified_zscore(fs.X, strata)
-    glob = (fs.X - fs.X[~test].mean(0)) / fs.X[~test].std(0)
+    fset = build_features(trials, 36, LAYOUTS["seed62"].classes, "de", 1.0, 1.0, quiet=True)
+    test = np.isin(fset.participant, ["1", "2"])
+    strata = stratum_ids(fset.participant, fset.session)
+    strat = batch_zscore(fset.X, strata, 1e-8)
+    glob = (fset.X - fset.X[~test].mean(0)) / fset.X[~test].std(0)
     acc = {}
     for name, X in (("stratified", strat), ("global", glob)):
-        m, _ = fit(X[~test], fs.y[~test], strata[~test], 3, arch_kwargs={"norm": "none"}, epochs=60, quiet=True)
-        acc[name] = float((predict(m, X[test], strata[test]) == fs.y[test]).mean())
+        m, _ = fit(X[~test], fset.y[~test], strata[~test], 3, TrainSettings(norm="none", epochs=60, quiet=True))
+        acc[name] = float((predict(m, X[test], strata[test]) == fset.y[test]).mean())
     assert acc["stratified"] > 0.8
     assert acc["stratified"] - acc["global"] > 0.2, acc
 

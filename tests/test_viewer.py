@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bci_stream.devices.synthetic import LAYOUTS
-from bci_stream.plugins.viewer import LABEL_RGB, TRACE_RGB, minmax_decimate
+from bci_stream.apps.viewer import LABEL_RGB, TRACE_RGB, minmax_decimate
 from conftest import cli, cli_run
 
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from bci_stream.normalizer import Prior, RunningStats, StratifiedNormalizer
+from bci_stream.stratified import Prior, RunningStats, StratifiedNormalizer
 
 
 def test_online_statistics_equal_offline_per_stratum(rng):

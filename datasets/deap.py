@@ -10,6 +10,7 @@ DEAP files you trust.
 
 from __future__ import annotations
 
+import functools
 import pickle
 import re
 from pathlib import Path
@@ -17,7 +18,8 @@ from typing import Iterator
 
 import numpy as np
 
-from bci_stream.devices.montages import DEAP32
+from bci_stream.dataset import Dataset, DatasetOption
+from bci_stream.montages import DEAP32
 from bci_stream.stream import StreamInfo, Trial
 
 SRATE = 128.0
@@ -33,7 +35,6 @@ CLASSES = {
     "valence-arousal": ("low-valence/low-arousal", "low-valence/high-arousal",
                         "high-valence/low-arousal", "high-valence/high-arousal"),
 }
-BASELINES = ("drop", "keep")
 _EXPECTED = "a Python-2 pickle of a dict with 'data' (trials x 40 x samples, 128 Hz) and 'labels' (trials x 4)"
 
 
@@ -82,21 +83,14 @@ def label_of(ratings: np.ndarray, target: str, threshold: float) -> int:
     return {"valence": int(high[0]), "arousal": int(high[1]), "valence-arousal": int(2 * high[0] + high[1])}[target]
 
 
-def _check(target: str, baseline: str) -> None:
-    if target not in CLASSES:
-        raise ValueError(f"DEAP target {target!r}: expected one of {', '.join(CLASSES)}")
-    if baseline not in BASELINES:
-        raise ValueError(f"DEAP baseline {baseline!r}: expected one of {', '.join(BASELINES)}")
-
-
 def read_participant(path, target: str = "valence", threshold: float = 5.0, baseline: str = "drop") -> list[Trial]:
     """One participant's trials, EEG only, float32 microvolts.
 
     ``baseline="keep"`` leaves the 3-s pre-trial baseline at the start of each
     trial and says how long it is in ``info.extra["baseline_samples"]``, for
     callers that subtract baseline features (``bci-stream features --baseline subtract``).
+    ``DeapDataset`` checks the options.
     """
-    _check(target, baseline)
     path = Path(path)
     m = _NAME.fullmatch(path.name)
     participant = str(int(m.group(1))) if m else path.stem
@@ -110,23 +104,56 @@ def read_participant(path, target: str = "valence", threshold: float = 5.0, base
             for k in range(len(data))]
 
 
-def trials(files: list[tuple[str, Path]], target: str = "valence", threshold: float = 5.0,
-           baseline: str = "drop") -> tuple[tuple[str, ...], Iterator[Trial], int]:
-    """``(class_names, trials, n_trials)`` of ``participant_files`` entries, read file by file.
+class DeapDataset(Dataset):
+    """DEAP's data_preprocessed_python: 32 EEG channels at 128 Hz, 40 music-video trials, rated valence and arousal."""
 
-    Every file must hold as many trials as the first (40 in the published dataset).
-    """
-    _check(target, baseline)
-    if not files:
-        raise ValueError("no DEAP files to read")
-    per_file = len(load(files[0][1])[1])
+    name = "deap"
+    options = (
+        DatasetOption("target", str, "which rating gives the true label", tuple(CLASSES), "valence"),
+        DatasetOption("threshold", float, "ratings above it are high", None, 5.0),
+    )
+    has_baseline = True
 
-    def gen():
-        for _, path in files:
-            got = read_participant(path, target, threshold, baseline)
+    def __init__(self, root=None, seed: int = 0, **options):
+        super().__init__(root, seed, **options)
+        self._entries = participant_files(self.root)
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return CLASSES[self.option_values["target"]]
+
+    def sessions(self) -> list[tuple[str, str]]:
+        return [(p, "1") for p, _ in self._entries]
+
+    def _paths(self, participants: list[str]) -> list[Path]:
+        return [path for p, path in self._entries if p in participants]
+
+    @functools.cached_property
+    def per_file(self) -> int:
+        """Trials in every file: as many as the first holds (40 in the published dataset)."""
+        return len(load(self._entries[0][1])[1])
+
+    def _trials(self, participants: list[str], baseline: str) -> Iterator[Trial]:
+        per_file, first = self.per_file, self._entries[0][1]
+        for path in self._paths(participants):
+            got = read_participant(path, baseline=baseline, **self.option_values)
             if len(got) != per_file:
-                raise ValueError(f"DEAP file {path}: {len(got)} trials, but {files[0][1].name} has {per_file}; "
+                raise ValueError(f"DEAP file {path}: {len(got)} trials, but {first.name} has {per_file}; "
                                  "DEAP files all hold the same number of trials")
             yield from got
 
-    return CLASSES[target], gen(), per_file * len(files)
+    def _n_trials(self, participants: list[str]) -> int:
+        return self.per_file * len(self._paths(participants))
+
+    def files(self, participants=None) -> list[Path]:
+        return self._paths(self.select(participants))
+
+    @classmethod
+    def claims(cls, path: Path) -> bool:
+        return _NAME.fullmatch(path.name) is not None
+
+    @classmethod
+    def read_file(cls, path: Path, baseline: str = "drop", **options) -> tuple[tuple[str, ...], list[Trial]]:
+        options = cls.check_options(options)
+        cls.check_baseline(baseline)
+        return CLASSES[options["target"]], read_participant(path, baseline=baseline, **options)

@@ -172,17 +172,16 @@ class PipelineFeed:
                  seed: int | None):
         import torch
 
-        from bci_stream.bundle import ModelBundle, default_bundle_for
-        from bci_stream.pipeline import Pipeline
+        from bci_stream.session import LiveSession, SessionOptions, resolve_bundle
         from bci_stream.sources import open_source
 
         torch.set_num_threads(1)
         self.source = open_source(spec, participant=participant, session=session, seed=seed)
         try:
-            bundle = ModelBundle.load(model) if model else default_bundle_for(self.source.info)
+            bundle = resolve_bundle(model, self.source.info)
             self.state = ViewState(self.source.info, bundle.class_names)
-            self.pipe = Pipeline(self.source.info, bundle, participant or "anonymous", session or "1",
-                                 sinks=[self.state])
+            self.live = LiveSession(self.source.info, bundle, SessionOptions(participant, session),
+                                    sinks=[self.state], hooks=[self.state.add_chunk])
         except BaseException:
             self.source.close()
             raise
@@ -196,7 +195,7 @@ class PipelineFeed:
 
     def _work(self) -> None:
         try:
-            self.pipe.run(self.source.chunks(), should_stop=self._stop.is_set, hooks=[self.state.add_chunk])
+            self.live.run(self.source.chunks(), should_stop=self._stop.is_set)
         except Exception as e:  # shown in the window and returned as the exit status
             self.error = e
             log.error("pipeline stopped: %s: %s", type(e).__name__, e)
@@ -207,8 +206,7 @@ class PipelineFeed:
         pass
 
     def warmup_detail(self) -> str:
-        n = self.pipe.normalizer
-        stats = None if n is None else n.strata.get(self.pipe.stratum)
+        stats = self.live.pipeline.strata.stats()
         return "" if stats is None else f"{int(stats.count)} windows seen"
 
     def clock_offset(self) -> float | None:
@@ -220,7 +218,7 @@ class PipelineFeed:
         self._thread.join(timeout=1.0)  # the run loop ends at its next chunk
         self.source.close()  # and a source that sends nothing is ended by closing it
         self._thread.join(timeout=5.0)
-        self.pipe.close()
+        self.live.close()
 
 
 def _time_correction(inlet: pylsl.StreamInlet) -> float | None:

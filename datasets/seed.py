@@ -17,7 +17,8 @@ from typing import Iterator
 import numpy as np
 import scipy.io
 
-from bci_stream.devices.montages import SEED62
+from bci_stream.dataset import Dataset
+from bci_stream.montages import SEED62
 from bci_stream.stream import StreamInfo, Trial
 
 SRATE = 200.0
@@ -95,14 +96,44 @@ def labels_path(folder) -> Path:
     return Path(folder) / "label.mat"
 
 
-def trials(files: list[tuple[str, str, Path]]) -> tuple[tuple[str, ...], Iterator[Trial], int]:
-    """``(class_names, trials, n_trials)`` of ``session_files`` entries, read file by file."""
-    if not files:
-        raise ValueError("no SEED files to read")
-    labels = load_labels(labels_path(files[0][2].parent))
+class SeedDataset(Dataset):
+    """SEED's Preprocessed_EEG: 62 channels at 200 Hz, 15 film trials per session, negative/neutral/positive."""
 
-    def gen():
-        for participant, session, path in files:
-            yield from read_session(path, labels, participant, session)
+    name = "seed"
+    class_names = CLASSES
 
-    return CLASSES, gen(), len(labels) * len(files)
+    def __init__(self, root=None, seed: int = 0, **options):
+        super().__init__(root, seed, **options)
+        self._entries = session_files(self.root)
+        self._labels_path = labels_path(self._entries[0][2].parent)
+        self._labels = load_labels(self._labels_path)
+
+    def sessions(self) -> list[tuple[str, str]]:
+        return [(p, s) for p, s, _ in self._entries]
+
+    def _of(self, participants: list[str]) -> list[tuple[str, str, Path]]:
+        return [e for e in self._entries if e[0] in participants]
+
+    def _trials(self, participants: list[str], baseline: str) -> Iterator[Trial]:
+        for participant, session, path in self._of(participants):
+            yield from read_session(path, self._labels, participant, session)
+
+    def _n_trials(self, participants: list[str]) -> int:
+        return len(self._labels) * len(self._of(participants))
+
+    def files(self, participants=None) -> list[Path]:
+        return [e[2] for e in self._of(self.select(participants))] + [self._labels_path]
+
+    @classmethod
+    def claims(cls, path: Path) -> bool:
+        return _NAME.fullmatch(path.name) is not None
+
+    @classmethod
+    def read_file(cls, path: Path, baseline: str = "drop", **options) -> tuple[tuple[str, ...], list[Trial]]:
+        """A session numbered among its subject's files beside it, labelled by the ``label.mat`` beside it."""
+        cls.check_options(options)
+        cls.check_baseline(baseline)
+        if not path.is_file():
+            raise FileNotFoundError(f"SEED file {path}: no such file")
+        participant, session, _ = next(e for e in session_files(path.parent) if e[2].name == path.name)
+        return CLASSES, read_session(path, load_labels(labels_path(path.parent)), participant, session)

@@ -1,21 +1,23 @@
-"""Online stratified normalization: z-score features per (participant, session), updated window by window.
+"""Running per-stratum statistics, window by window, with warm-up priors and persistence.
 
 Offline, stratified normalization z-scores each feature over a whole session.
 Online we cannot wait for the session to end, so each stratum keeps running
-statistics (Welford / Chan, exact; or exponentially forgetting), blended with
-the training population's statistics while only a few windows have been seen.
+statistics (Welford / Chan, exact; or exponentially forgetting), pooled with a
+prior while only a few windows have been seen.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from bci_stream.atomic import atomic_write
+from bci_stream.stratified.moments import INPUT_EPS, pool, zscore
 
 Stratum = tuple[str, str]
 
@@ -116,7 +118,7 @@ class StratifiedNormalizer:
         n_features: int,
         prior: Prior | None = None,
         halflife: float | None = None,
-        eps: float = 1e-8,
+        eps: float = INPUT_EPS,
         state_dir: str | os.PathLike | None = None,
         signature: str = "",
         participant_weight: float = 0.0,
@@ -171,16 +173,11 @@ class StratifiedNormalizer:
         prior = self._priors[key]
         if prior is None or prior.weight <= 0:
             return s.mean, s.var
-        # Pooled moments of c windows and k prior pseudo-windows: with d the gap between
-        # their means, the pooled sum of squares is m2 + k var_prior + d^2 c k / (c + k).
-        c, k = s.count, prior.weight
-        n = c + k
-        d = s.mean - prior.mean
-        return prior.mean + d * (c / n), (s.m2 + k * prior.var + d * d * (c * k / n)) / n
+        return pool(s.count, s.mean, s.m2, prior.mean, prior.var, prior.weight)
 
     def transform(self, key: Stratum, x: np.ndarray) -> np.ndarray:
         mean, var = self.moments(key)
-        return ((np.asarray(x, np.float64) - mean) / np.sqrt(var + self.eps)).astype(np.float32)
+        return zscore(np.asarray(x, np.float64), mean, var, self.eps).astype(np.float32)
 
     def update_transform(self, key: Stratum, x: np.ndarray) -> np.ndarray:
         """Online step: each window joins its stratum's statistics, then is normalized by them."""
@@ -195,6 +192,10 @@ class StratifiedNormalizer:
         """True while the population prior still weighs more than the stratum's own windows."""
         weight = self.prior.weight if self.prior is not None else 2.0
         return self.stats(key).count < weight
+
+    def forget(self, key: Stratum) -> None:
+        """Start ``key`` from empty statistics; what was saved for it is overwritten at the next save."""
+        self.strata[key] = RunningStats(self.n_features, self.halflife)
 
     def freeze(self, frozen: bool = True) -> None:
         """Stop updating (e.g. during an artefact-heavy block); transform keeps working."""
@@ -211,19 +212,9 @@ class StratifiedNormalizer:
         """Write one stratum (or all) atomically: a crash leaves the old file or the new one."""
         if self.state_dir is None:
             raise ValueError("normalizer has no state_dir to save to")
-        self.state_dir.mkdir(parents=True, exist_ok=True)
         for k in [key] if key is not None else list(self.strata):
-            payload = {"stratum": list(k), "signature": self.signature, **self.strata[k].to_dict()}
-            fd, tmp = tempfile.mkstemp(dir=self.state_dir, suffix=".tmp")
-            try:
-                with os.fdopen(fd, "w") as f:
-                    json.dump(payload, f)
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.replace(tmp, self._path(k))
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            payload = json.dumps({"stratum": list(k), "signature": self.signature, **self.strata[k].to_dict()})
+            atomic_write(self._path(k), lambda f: f.write(payload.encode()))
 
     def _read(self, path: Path) -> RunningStats:
         try:

@@ -1,0 +1,26 @@
+"""The feature contract: what a registered ``features.NAME`` plugin is."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class FeatureExtractor:
+    """A named feature: ``compute(windows [n, ch, t], srate) -> [n, ch * len(per_channel)]`` float32.
+
+    The live path calls it with one window, the batch path with thousands: one
+    vectorized function serves both, so they cannot diverge.
+    """
+
+    name: str
+    compute: Callable[[np.ndarray, float], np.ndarray]
+    per_channel: Sequence[str]
+    doc: str
+
+    def names(self, channels: Sequence[str]) -> list[str]:
+        """Feature names in output order: channel-major, then ``per_channel``."""
+        return [f"{ch}:{part}" for ch in channels for part in self.per_channel]

@@ -1,0 +1,107 @@
+"""One assembly of a live session: stream, model bundle, stratum, sinks and hooks.
+
+``bci-stream run``, ``bci-stream view`` and the online evaluation all decode
+through :class:`LiveSession`, so they share one stratum default, one way of
+overriding the model's filters and one set of outputs.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+from bci_stream import registry
+from bci_stream.bundle import ModelBundle, default_bundle_for
+from bci_stream.control import StratumControl
+from bci_stream.filters import FilterSpec
+from bci_stream.outlets import PredictionOutlet
+from bci_stream.pipeline import Pipeline, Sink
+from bci_stream.quality import QualityMonitor, Thresholds
+from bci_stream.stream import Chunk, StreamInfo
+
+ANONYMOUS = "anonymous"
+
+
+def default_stratum(participant: str | None, session: str | None) -> tuple[str, str]:
+    """Without a participant every run is its own session, named by its start time, so strangers never
+    share statistics; a named participant's session is ``1`` unless given."""
+    if session is None:
+        session = "1" if participant is not None else time.strftime("%Y%m%dT%H%M%S")
+    return (ANONYMOUS if participant is None else participant), session
+
+
+def resolve_bundle(model: str | None, info: StreamInfo) -> ModelBundle:
+    """The bundle at path ``model``, or the shipped one whose montage the stream covers."""
+    return ModelBundle.load(model) if model else default_bundle_for(info)
+
+
+@dataclass
+class SessionOptions:
+    """How to decode: the stratum, the model's timing and filters (None keeps the model's), where state lives."""
+
+    participant: str | None = None
+    session: str | None = None
+    window: float | None = None
+    hop: float | None = None
+    device: str = "cpu"
+    #: Overrides of the model's filters: ``{"bandpass": [lo, hi] | "off" | None, "notch": hz | "off" | None}``.
+    filters: dict = field(default_factory=dict)
+    state_dir: Path | None = None
+    fresh: bool = False
+
+
+@dataclass
+class Outputs:
+    """Where predictions and status go besides the sinks a caller passes in."""
+
+    prefix: str | None = None  # LSL streams PREFIX-labels, -probabilities, -status; None: no LSL outputs
+    console: bool = False
+    log: str | None = None  # JSON-lines file
+    control: str | None = None  # LSL Markers stream that switches the stratum live
+    quality: Thresholds | None = None  # check channel quality and log changes
+
+
+class LiveSession:
+    """A pipeline with its outputs and hooks, decoding one stream."""
+
+    def __init__(self, info: StreamInfo, bundle: ModelBundle, options: SessionOptions = SessionOptions(),
+                 outputs: Outputs = Outputs(), sinks: Iterable[Sink] = (),
+                 hooks: Iterable[Callable[[Chunk], None]] = (), meta: dict | None = None):
+        self.participant, self.session = default_stratum(options.participant, options.session)
+        filters = {**bundle.filters, **{k: None if v == "off" else v for k, v in options.filters.items() if v is not None}}
+        sinks = list(sinks)
+        self.outlet = None
+        if outputs.prefix is not None:
+            self.outlet = PredictionOutlet(outputs.prefix, bundle.class_names, {
+                "participant": self.participant, "session": self.session, "window": options.window or bundle.window,
+                "hop": options.hop or bundle.hop, **(meta or {})})
+            sinks.append(self.outlet)
+        if outputs.console:
+            sinks.append(registry.load_plugin("sinks", "console")())
+        if outputs.log:
+            sinks.append(registry.load_plugin("sinks", "jsonl")(outputs.log))
+        self.pipeline = Pipeline(info, bundle, self.participant, self.session, options.window, options.hop,
+                                 options.device, sinks, state_dir=options.state_dir,
+                                 filters=FilterSpec.from_dict(filters))
+        if options.fresh:
+            self.pipeline.strata.reset()
+        self.hooks = list(hooks)
+        if outputs.quality is not None:
+            self.hooks.append(QualityMonitor(info, outputs.quality))
+        if outputs.control:
+            self.hooks.append(StratumControl(outputs.control, self.pipeline.strata, self.report))
+
+    def report(self, timestamp: float | None = None, **fields) -> None:
+        """A status event on ``PREFIX-status`` (nowhere without LSL outputs)."""
+        if self.outlet is not None:
+            self.outlet.report(timestamp, **fields)
+
+    def run(self, chunks: Iterable[Chunk], duration: float | None = None,
+            should_stop: Callable[[], bool] | None = None) -> None:
+        self.pipeline.run(chunks, duration=duration, should_stop=should_stop, hooks=self.hooks)
+
+    def close(self) -> None:
+        """Save every stratum's statistics and close the outputs."""
+        self.pipeline.close()

@@ -1,0 +1,17 @@
+"""Stratified normalization, in one home: statistics per (participant, session) stratum.
+
+- :mod:`.moments`: pooling with a prior and z-scores, batch and causal, numpy and torch;
+- :mod:`.running`: running statistics window by window, warm-up priors, persistence;
+- :mod:`.strata`: the one owner of a live pipeline's current stratum;
+- :mod:`.layers`: the same normalization inside a torch network.
+"""
+
+from bci_stream.stratified.layers import LiveStrata, StratifiedNorm
+from bci_stream.stratified.moments import (HIDDEN_EPS, INPUT_EPS, batch_zscore, causal_zscore, pool,
+                                           population_prior, stratum_moments, zscore)
+from bci_stream.stratified.running import Prior, RunningStats, StratifiedNormalizer, Stratum, stratum_key
+from bci_stream.stratified.strata import Strata
+
+__all__ = ["HIDDEN_EPS", "INPUT_EPS", "LiveStrata", "Prior", "RunningStats", "Strata", "StratifiedNorm",
+           "StratifiedNormalizer", "Stratum", "batch_zscore", "causal_zscore", "pool", "population_prior",
+           "stratum_key", "stratum_moments", "zscore"]

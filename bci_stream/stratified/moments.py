@@ -1,0 +1,89 @@
+"""Stratified statistics and z-scores, defined once.
+
+Three ways meet a stratum's rows: all at once (offline, Fdez et al. 2021), causally
+row by row as a differentiable tensor (training on live statistics), and window by
+window (the live path, :mod:`.running`). All three pool their own moments with a
+prior through :func:`pool` and z-score through :func:`zscore`, which take numpy
+arrays and torch tensors alike, so they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+#: Added to the variance before the square root: inputs (features of any scale) and hidden units.
+INPUT_EPS = 1e-8
+HIDDEN_EPS = 1e-5
+
+
+def pool(count, mean, m2, prior_mean, prior_var, weight):
+    """Mean and variance of ``count`` rows (their ``mean`` and sum of squared deviations ``m2``)
+    pooled with ``weight`` pseudo-rows drawn from the prior (Chan et al.'s merge)."""
+    n = count + weight
+    d = mean - prior_mean
+    return prior_mean + d * (count / n), (m2 + weight * prior_var + d * d * (count * weight / n)) / n
+
+
+def zscore(x, mean, var, eps: float):
+    return (x - mean) / (var + eps) ** 0.5
+
+
+def _tensor(x) -> torch.Tensor:
+    return x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x), dtype=torch.float64)
+
+
+def stratum_moments(x, strata) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Mean and (population) variance of each stratum's rows, [strata, units], and their row counts [strata].
+
+    ``strata`` numbers the rows' strata from 0; numpy input is computed in float64.
+    """
+    x, strata = _tensor(x), torch.as_tensor(np.asarray(strata) if not isinstance(strata, torch.Tensor) else strata)
+    n = int(strata.max()) + 1
+    count = torch.bincount(strata, minlength=n).to(x.dtype)
+    per_row = count.clamp(min=1)[:, None]
+    mean = torch.zeros(n, x.shape[1], dtype=x.dtype, device=x.device).index_add_(0, strata, x) / per_row
+    var = torch.zeros_like(mean).index_add_(0, strata, (x - mean[strata]) ** 2) / per_row
+    return mean, var, count
+
+
+def population_prior(x, strata):
+    """The average stratum: mean over strata of each stratum's mean and of its variance.
+
+    This is what a new stratum is expected to look like before it has any rows of its own.
+    """
+    mean, var, count = stratum_moments(x, strata)
+    seen = count > 0
+    mean, var = mean[seen].mean(0), var[seen].mean(0)
+    return (mean, var) if isinstance(x, torch.Tensor) else (mean.numpy(), var.numpy())
+
+
+def batch_zscore(x, strata, eps: float):
+    """Each row z-scored by the mean and variance of all rows of its own stratum (offline)."""
+    t = _tensor(x)
+    s = torch.as_tensor(np.asarray(strata)) if not isinstance(strata, torch.Tensor) else strata
+    mean, var, _ = stratum_moments(t, s)
+    z = zscore(t, mean[s], var[s], eps)
+    return z if isinstance(x, torch.Tensor) else z.numpy().astype(np.float32)
+
+
+def causal_zscore(x, start, prior_mean, prior_var, weight, eps: float):
+    """Each row z-scored as the live path does it: by its stratum's rows up to and including itself,
+    pooled with ``weight`` pseudo-rows of the prior. Differentiable in ``x``.
+
+    A stratum's rows are contiguous and in time order; ``start[i]`` is the first row of
+    row i's stratum. ``prior_*`` and ``weight`` broadcast against the rows.
+    """
+    t = _tensor(x)
+    start = torch.as_tensor(start, device=t.device)
+    pm, pv = _tensor(prior_mean).to(t.device).double(), _tensor(prior_var).to(t.device).double()
+    d = t.double() - pm  # sums about the prior mean stay small, so float64 cumsums keep their precision
+    zero = d.new_zeros(1, d.shape[1])
+    s1, s2 = torch.cat([zero, d.cumsum(0)]), torch.cat([zero, (d * d).cumsum(0)])
+    i = torch.arange(len(t), device=t.device)
+    count = (i - start + 1).double()[:, None]
+    s1, s2 = s1[i + 1] - s1[start], s2[i + 1] - s2[start]
+    own = s1 / count
+    mean, var = pool(count, pm + own, (s2 - s1 * own).clamp(min=0), pm, pv, weight)
+    z = zscore(t.double(), mean, var, eps).to(t.dtype)
+    return z if isinstance(x, torch.Tensor) else z.numpy().astype(np.float32)
