@@ -438,7 +438,9 @@ def build_parser() -> argparse.ArgumentParser:
         t.add_argument("--features", default="de",
                        help=f"feature extractor: {', '.join(registry.plugin_names('features'))} (default de)")
         t.add_argument("--norm", choices=["stratified", "batch", "none"], default="stratified")
-        t.add_argument("--classes", help="keep only these classes, e.g. negative,positive (SEED's 2-class task)")
+        t.add_argument("--classes", help="keep only these classes, e.g. negative,positive (SEED's 2-class task): "
+                       "offline their windows alone are used, statistics included; online every trial streams "
+                       "and only these are scored")
         t.add_argument("--model", help=f"model: {', '.join(registry.plugin_names('models'))} (default featurenet)")
         t.add_argument("--window", type=float, default=1.0)
         t.add_argument("--train-hop", type=float, default=0.5, help="hop between training windows, s")

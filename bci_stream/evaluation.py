@@ -62,7 +62,7 @@ class _Collect:
         pass
 
 
-def _folds(fset: FeatureSet, protocol: str, k: int, seed: int):
+def folds(fset: FeatureSet, protocol: str, k: int, seed: int):
     if protocol == "loso":
         for p in sorted(np.unique(fset.participant).astype(str), key=natural_key):
             yield p, fset.participant == p
@@ -88,12 +88,12 @@ def evaluate(fset: FeatureSet, settings: TrainSettings = TrainSettings(), protoc
         raise ValueError("--online replays held-out participants' sessions: it needs --protocol loso and the raw data")
     n_classes = len(fset.class_names)
     strata = stratum_ids(fset.participant, fset.session)
-    folds, confusion = [], np.zeros((n_classes, n_classes), np.int64)
+    results, confusion = [], np.zeros((n_classes, n_classes), np.int64)
     curve = {}  # bin -> [correct, total]
     norm, device = settings.norm, settings.device
     progress = Progress(len(np.unique(fset.participant)) if protocol == "loso" else k, f"{protocol} {norm}",
                         settings.quiet)
-    for name, test in _folds(fset, protocol, k, settings.seed):
+    for name, test in folds(fset, protocol, k, settings.seed):
         bundle = train_bundle(fset.take(~test), dataset, dataclasses.replace(settings, quiet=True), holdout=0, hop=fset.hop)
         net = bundle.build_model(device)
         train_stats = (np.asarray(bundle.normalization["prior_mean"]), np.asarray(bundle.normalization["prior_var"]))
@@ -113,18 +113,18 @@ def evaluate(fset: FeatureSet, settings: TrainSettings = TrainSettings(), protoc
                 c = curve.setdefault(int(b), [0, 0])
                 c[0] += int(ok)
                 c[1] += 1
-        folds.append(fold)
+        results.append(fold)
         progress.update(note=f"{name}: {fold['accuracy']:.3f}" + (f" online {fold['online_accuracy']:.3f}" if online else ""))
-    acc = np.array([f["accuracy"] for f in folds])
+    acc = np.array([f["accuracy"] for f in results])
     report = {
         "dataset": dataset, "features": fset.features, "norm": norm, "protocol": protocol,
         "classes": list(fset.class_names), "model": settings.model, "epochs": settings.epochs, "seed": settings.seed,
-        "window": fset.window, "hop": fset.hop, "live_pass": bundle.report["live_pass"], "folds": folds,
+        "window": fset.window, "hop": fset.hop, "live_pass": bundle.report["live_pass"], "folds": results,
         "mean_accuracy": float(acc.mean()), "std_accuracy": float(acc.std()),
         "confusion": confusion.tolist(),
     }
     if online:
-        on = np.array([f["online_accuracy"] for f in folds])
+        on = np.array([f["online_accuracy"] for f in results])
         report["online_mean_accuracy"] = float(on.mean())
         report["online_std_accuracy"] = float(on.std())
         report["online_curve"] = [{"t_start": b * CURVE_BIN, "accuracy": c[0] / c[1], "n_windows": c[1]}

@@ -1,8 +1,9 @@
 """Whole-dataset features for ``bci-stream features`` and training, cached on the input files and the parameters.
 
 The cache key hashes the dataset's name and options, every input file's path,
-size and modification time, every parameter and the package version, so a
-changed file, option or release computes afresh; a hit is a copy of the earlier
+size and modification time, every parameter, the package version and the source
+of the code that computes the features, so a changed file, option, release or
+feature code computes afresh; a hit is a copy of the earlier
 result. Entries are written atomically, so an interrupted run never leaves a
 half file to be reused. A dataset without files (a generated one) is computed
 every time.
@@ -14,6 +15,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 from importlib.metadata import version
 from pathlib import Path
 
@@ -34,6 +36,19 @@ def default_cache_dir() -> Path:
     if os.environ.get("BCI_STREAM_CACHE_DIR"):
         return Path(os.environ["BCI_STREAM_CACHE_DIR"])
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "bci-stream" / "features"
+
+
+def code_version(dataset: Dataset, features: str) -> str:
+    """A digest of the code that turns this dataset's files into these features: the feature's module, the
+    dataset's reader, the batch path and its filters. An edit to any of them misses the cache, where the
+    package version alone (bumped by hand, if ever) would serve stale features."""
+    extractor = registry.load_plugin("features", features)
+    modules = {sys.modules[extractor.compute.__module__], sys.modules[type(dataset).__module__],
+               sys.modules[build_features.__module__], sys.modules[FilterSpec.__module__]}
+    digest = hashlib.sha256()
+    for module in sorted(modules, key=lambda m: m.__name__):
+        digest.update(Path(module.__file__).read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def cache_key(files, params: dict) -> str:
@@ -81,7 +96,7 @@ def _arrays(dataset: Dataset, participants, features: str, window: float, hop: f
     if files is not None:
         params = {"dataset": dataset.name, "options": dataset.option_values, "participants": participants,
                   "features": features, "window": window, "hop": hop, "baseline": baseline,
-                  "filters": filters.to_dict() if filters else None}
+                  "filters": filters.to_dict() if filters else None, "code": code_version(dataset, features)}
         cached = Path(cache_dir or default_cache_dir()) / f"{dataset.name}-{features}-{cache_key(files, params)}.npz"
         if cached.is_file():
             return None, cached

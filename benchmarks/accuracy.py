@@ -5,7 +5,7 @@ The dataset is written in SEED's own file layout by the synthetic generator and
 read back by the SEED reader, so `bci-stream evaluate` runs the same protocol
 unchanged on a real SEED folder.
 
-    python benchmarks/accuracy.py [--data DIR] [--participants 15] [--trial-seconds 30] [--jobs N]
+    python benchmarks/accuracy.py [--seed 1,2,3] [--data DIR] [--participants 15] [--trial-seconds 30] [--jobs N]
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from bci_stream import registry
@@ -32,54 +33,20 @@ def _trials_of(folder, participant):
     return registry.load_dataset("seed")(folder).trials([participant])
 
 
-def _evaluate(norm, fset, folder, epochs, device, live_pass):
+def _evaluate(job, fsets, epochs, device, live_pass):
     # One thread per worker: two workers each on its own core beat two threads fighting over both.
     torch.set_num_threads(1)
+    seed, norm = job
+    fset, folder = fsets[seed]
     t = time.perf_counter()
-    settings = TrainSettings(norm=norm, epochs=epochs, device=device, live_pass=live_pass)
+    settings = TrainSettings(norm=norm, epochs=epochs, seed=seed, device=device, live_pass=live_pass)
     r = evaluate(fset, settings, "loso", online=True, dataset="synthetic-seed",
                  session_trials=functools.partial(_trials_of, folder))
     r["seconds"] = round(time.perf_counter() - t, 1)
     return r
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=str(Path.home() / ".cache" / "bci-stream" / "synthetic-seed"))
-    ap.add_argument("--participants", type=int, default=15)
-    ap.add_argument("--sessions", type=int, default=3)
-    ap.add_argument("--trial-seconds", type=float, default=30.0)
-    ap.add_argument("--hop", type=float, default=1.0, help="window hop for features and the online replay, s")
-    ap.add_argument("--epochs", type=int, default=100)
-    ap.add_argument("--norms", default="none,batch,stratified")
-    ap.add_argument("--jobs", type=int, default=min(3, os.cpu_count() or 1),
-                    help="normalizations evaluated in parallel processes, one torch thread each")
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--live-pass", action=argparse.BooleanOptionalAction, default=True,
-                    help="train stratified models on live-order replays too (--no-live-pass: offline statistics only)")
-    ap.add_argument("--report", help="write all reports as JSON here")
-    ap.add_argument("--plots", help="write PNG figures here")
-    args = ap.parse_args()
-
-    folder = Path(args.data) / f"p{args.participants}-s{args.sessions}-t{args.trial_seconds:g}" / "Preprocessed_EEG"
-    t0 = time.perf_counter()
-    if not (folder / "label.mat").exists():
-        write_seed_folder(folder, args.participants, args.sessions, args.trial_seconds, seed=0,
-                          progress=Progress(args.participants * args.sessions, "synthesize"))
-    fset = feature_set(registry.load_dataset("seed")(folder), features="de", window=1.0, hop=args.hop)
-    print(f"dataset: {args.participants} participants x {args.sessions} sessions x 15 trials x "
-          f"{args.trial_seconds:g} s, {len(fset.y)} windows ({time.perf_counter() - t0:.0f} s to prepare)", flush=True)
-    norms = args.norms.split(",")
-    run = functools.partial(_evaluate, fset=fset, folder=folder, epochs=args.epochs, device=args.device,
-                            live_pass=args.live_pass)
-    if args.jobs > 1:
-        with ProcessPoolExecutor(args.jobs) as pool:
-            reports = list(pool.map(run, norms))
-    else:
-        reports = [run(n) for n in norms]
-
-    print(f"\nLeave-one-participant-out accuracy, 3 classes, DE features, {args.epochs} epochs, "
-          f"live pass {'on' if args.live_pass else 'off'}\n")
+def _table(reports) -> None:
     print(f"{'norm':<11} {'offline':>16} {'online':>16} {'online-offline':>15} {'seconds':>8}")
     for r in reports:
         print(f"{r['norm']:<11} {r['mean_accuracy']:>9.3f} ± {r['std_accuracy']:.3f} "
@@ -91,15 +58,87 @@ def main() -> None:
               f"online: {by['stratified']['online_mean_accuracy'] - by['batch']['online_mean_accuracy']:+.3f}")
     print("\nPer held-out participant:\n" + format_report(reports))
     if "stratified" in by:
-        curve = by["stratified"]["online_curve"]
         print("\nStratified, online accuracy by time since session start:")
-        print("  " + "  ".join(f"{c['t_start'] / 60:.1f}m {c['accuracy']:.2f}" for c in curve))
+        print("  " + "  ".join(f"{c['t_start'] / 60:.1f}m {c['accuracy']:.2f}" for c in by["stratified"]["online_curve"]))
+
+
+def _across_seeds(reports, seeds) -> None:
+    """Each seed's mean over held-out participants, then mean ± sd of those over seeds."""
+    print(f"\nAcross seeds {','.join(map(str, seeds))}: mean ± sd over seeds of the participant-mean accuracy")
+    print(f"{'norm':<11} {'offline':>16} {'online':>16} {'online-offline':>15}")
+    for norm in dict.fromkeys(r["norm"] for r in reports):
+        off = np.array([r["mean_accuracy"] for r in reports if r["norm"] == norm])
+        on = np.array([r["online_mean_accuracy"] for r in reports if r["norm"] == norm])
+        print(f"{norm:<11} {off.mean():>9.3f} ± {off.std(ddof=1):.3f} {on.mean():>9.3f} ± {on.std(ddof=1):.3f} "
+              f"{(on - off).mean():>+15.3f}")
+    curves = [r["online_curve"] for r in reports if r["norm"] == "stratified"]
+    if curves:
+        n = min(len(c) for c in curves)
+        acc = np.array([[c[i]["accuracy"] for i in range(n)] for c in curves])
+        print("\nStratified, online accuracy by time since session start (mean over seeds):")
+        print("  " + "  ".join(f"{curves[0][i]['t_start'] / 60:.1f}m {acc[:, i].mean():.2f}" for i in range(n)))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default=str(Path.home() / ".cache" / "bci-stream" / "synthetic-seed"))
+    ap.add_argument("--seed", default="0",
+                    help="seed of the generated data and of training; several (1,2,3) add mean ± sd over seeds. "
+                         "Seed 0 is the development seed design choices are made on: report others")
+    ap.add_argument("--participants", type=int, default=15)
+    ap.add_argument("--sessions", type=int, default=3)
+    ap.add_argument("--trial-seconds", type=float, default=30.0)
+    ap.add_argument("--hop", type=float, default=1.0, help="window hop for features and the online replay, s")
+    ap.add_argument("--epochs", type=int, default=100)
+    ap.add_argument("--norms", default="none,batch,stratified")
+    ap.add_argument("--jobs", type=int, default=min(3, os.cpu_count() or 1),
+                    help="evaluations run in parallel processes, one torch thread each")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--live-pass", action=argparse.BooleanOptionalAction, default=True,
+                    help="train stratified models on live-order replays too (--no-live-pass: offline statistics only)")
+    ap.add_argument("--report", help="write all reports as JSON here")
+    ap.add_argument("--plots", help="write PNG figures here (one seed)")
+    args = ap.parse_args()
+    try:
+        seeds = [int(x) for x in args.seed.split(",")]
+    except ValueError:
+        ap.error(f"--seed: expected integers separated by commas, got {args.seed!r}")
+
+    fsets = {}
+    for seed in seeds:
+        folder = (Path(args.data) / f"p{args.participants}-s{args.sessions}-t{args.trial_seconds:g}-seed{seed}"
+                  / "Preprocessed_EEG")
+        t0 = time.perf_counter()
+        if not (folder / "label.mat").exists():
+            write_seed_folder(folder, args.participants, args.sessions, args.trial_seconds, seed=seed,
+                              progress=Progress(args.participants * args.sessions, f"synthesize seed {seed}"))
+        fsets[seed] = feature_set(registry.load_dataset("seed")(folder), features="de", window=1.0, hop=args.hop), folder
+        print(f"seed {seed}: {args.participants} participants x {args.sessions} sessions x 15 trials x "
+              f"{args.trial_seconds:g} s, {len(fsets[seed][0].y)} windows ({time.perf_counter() - t0:.0f} s to prepare)",
+              flush=True)
+    norms = args.norms.split(",")
+    # The longest evaluations first, so parallel workers finish together.
+    jobs = sorted(((s, n) for s in seeds for n in norms), key=lambda j: j[1] != "stratified")
+    run = functools.partial(_evaluate, fsets=fsets, epochs=args.epochs, device=args.device, live_pass=args.live_pass)
+    if args.jobs > 1:
+        with ProcessPoolExecutor(args.jobs) as pool:
+            done = dict(zip(jobs, pool.map(run, jobs)))
+    else:
+        done = {j: run(j) for j in jobs}
+    reports = [done[(s, n)] for s in seeds for n in norms]
+
+    for seed in seeds:
+        print(f"\nSeed {seed}: leave-one-participant-out accuracy, 3 classes, DE features, {args.epochs} epochs, "
+              f"live pass {'on' if args.live_pass else 'off'}\n")
+        _table([r for r in reports if r["seed"] == seed])
+    if len(seeds) > 1:
+        _across_seeds(reports, seeds)
     if args.report:
         Path(args.report).write_text(json.dumps(reports, indent=2))
     if args.plots:
         from bci_stream.plots import write_plots
 
-        write_plots(reports, args.plots)
+        write_plots([r for r in reports if r["seed"] == seeds[0]], args.plots)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """``bci-stream features`` over test-made datasets, its cache, and the multitaper and DEAP-statistics extractors."""
 
+import importlib
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -179,3 +181,36 @@ def test_deap_statistics_match_scipy(rng, n):
     assert np.isfinite(flat).all() and registry.load_plugin("features", "deap99") is deap_statistics
     with pytest.raises(ValueError, match="10 segments"):
         deap_statistics.compute(np.zeros((1, 1, 9), np.float32), 128.0)
+
+
+TOY_FEATURE = '''
+import numpy as np
+from bci_stream.feature import FeatureExtractor
+SCALE = {scale}
+logvar = FeatureExtractor("toylogvar", lambda w, srate: (SCALE * np.log(np.var(w, axis=2))).astype(np.float32),
+                          ("logvar",), "log variance, scaled")
+'''
+
+
+def test_cache_misses_when_the_feature_code_changes(seed_dir, tmp_path, monkeypatch):
+    """The key holds a digest of the code that computes the features, not only parameters and the release."""
+    pkg = tmp_path / "pkg"
+    (pkg / "toyfeat-0.1.dist-info").mkdir(parents=True)
+    (pkg / "toyfeat-0.1.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: toyfeat\nVersion: 0.1\n")
+    (pkg / "toyfeat-0.1.dist-info" / "entry_points.txt").write_text(
+        "[bci_stream.plugins]\nfeatures.toylogvar = toyfeat:logvar\n")
+    (pkg / "toyfeat.py").write_text(TOY_FEATURE.format(scale=1.0))
+    monkeypatch.syspath_prepend(str(pkg))
+    ds, cache = open_dataset("seed", seed_dir), tmp_path / "cache"
+    try:
+        first, cached = dataset_features(ds, tmp_path / "a.npz", "toylogvar", cache_dir=cache, quiet=True)
+        assert not cached
+        assert dataset_features(ds, tmp_path / "b.npz", "toylogvar", cache_dir=cache, quiet=True)[1]
+        assert not dataset_features(ds, tmp_path / "c.npz", "toylogvar", hop=0.25, cache_dir=cache, quiet=True)[1]
+        (pkg / "toyfeat.py").write_text(TOY_FEATURE.format(scale=2.0))  # same parameters, same release
+        importlib.reload(sys.modules["toyfeat"])
+        second, cached = dataset_features(ds, tmp_path / "d.npz", "toylogvar", cache_dir=cache, quiet=True)
+        assert not cached
+        np.testing.assert_allclose(np.load(second)["X"], 2 * np.load(first)["X"], rtol=1e-5)
+    finally:
+        sys.modules.pop("toyfeat", None)

@@ -17,37 +17,63 @@ def test_batch_stratified_zscore_uses_each_strata_rows(rng):
         torch.testing.assert_close(z[strata == s], (rows - rows.mean(0)) / rows.std(0, unbiased=False))
 
 
-def test_online_layer_statistics_equal_the_session_batch(rng):
+def _weights(net):
+    return [(lin.weight.detach().double().numpy(), lin.bias.detach().double().numpy()) for lin in net.linears]
+
+
+def _leaky(h):
+    return np.where(h > 0, h, 0.01 * h)
+
+
+def test_offline_layers_normalize_each_whole_stratum(rng):
     torch.manual_seed(0)
     net = FeatureNet(20, 3, hidden=(16, 8), norm="stratified").eval()
-    x = torch.tensor(rng.normal(2, 3, (300, 20)), dtype=torch.float32)
-    before = {k: v.clone() for k, v in net.state_dict().items()}
-    # Batch computation over the whole session: the inputs of each stratified layer.
-    seen_batch, seen_online = [], []
-    hooks = [m.register_forward_pre_hook(lambda m, a: seen_batch.append(a[0].detach().double()))
-             for m in net.stratified_layers()]
+    x = rng.normal(2, 3, (120, 20))
+    strata = np.repeat([0, 1, 0, 1], 30)
+    # Reference by hand: each block's activations z-scored with the mean and variance of its stratum's rows.
+    h = x
+    for w, b in _weights(net):
+        h = _leaky(h @ w.T + b)
+        for s in (0, 1):
+            rows = h[strata == s]
+            h[strata == s] = (rows - rows.mean(0)) / np.sqrt(rows.var(0) + 1e-5)
+    w, b = net.out.weight.detach().double().numpy(), net.out.bias.detach().double().numpy()
     with torch.no_grad():
-        net(x, torch.zeros(300, dtype=torch.long))
-    for h in hooks:
-        h.remove()
-    # The live path: one window at a time, starting from empty statistics.
+        got = net(torch.tensor(x, dtype=torch.float32), torch.tensor(strata)).double().numpy()
+    np.testing.assert_allclose(got, h @ w.T + b, rtol=1e-4, atol=1e-4)
+
+
+def test_online_layers_z_score_by_running_statistics_of_what_reaches_them(rng):
+    """Live, each block z-scores a window by the statistics of every window of the stratum so far, itself
+    included, of what reached that block live. Only the first block's inputs do not depend on
+    normalization, so only there does a whole session give the batch statistics."""
+    torch.manual_seed(0)
+    net = FeatureNet(20, 3, hidden=(16, 8), norm="stratified").eval()
+    x = rng.normal(2, 3, (300, 20))
+    before = {k: v.clone() for k, v in net.state_dict().items()}
     strata = Strata("P1", "1")
     net.start_online(strata, prior_weight=0)
-    normalizers = [net.stratified_layers()[i].online for i in range(2)]
-    hooks = [m.register_forward_pre_hook(lambda m, a: seen_online.append(a[0].detach().double()))
-             for m in net.stratified_layers()]
     with torch.inference_mode():
-        for row in x:
-            net(row[None])
-    online_in = [torch.cat(seen_online[i::2]) for i in range(2)]
-    for i, (batch_in, live_in) in enumerate(zip(seen_batch, online_in)):
-        s = strata.stats(("P1", "1"), which=i)
+        got = np.concatenate([net(torch.tensor(row[None], dtype=torch.float32)).double().numpy() for row in x])
+    # Reference by hand: the same blocks, each normalized by the cumulative mean and variance of its inputs.
+    h, reached = x, []
+    for w, b in _weights(net):
+        h = _leaky(h @ w.T + b)
+        reached.append(h)
+        n = np.arange(1, len(h) + 1)[:, None]
+        mean = np.cumsum(h, 0) / n
+        var = np.cumsum(h * h, 0) / n - mean ** 2
+        h = (h - mean) / np.sqrt(np.maximum(var, 0) + 1e-5)
+    w, b = net.out.weight.detach().double().numpy(), net.out.bias.detach().double().numpy()
+    np.testing.assert_allclose(got, h @ w.T + b, rtol=1e-3, atol=1e-3)
+    for i, inputs in enumerate(reached):
+        s = strata.stats(which=i)
         assert s.count == 300
-        np.testing.assert_allclose(s.mean, live_in.mean(0).numpy(), rtol=1e-5, atol=1e-6)
-        np.testing.assert_allclose(s.var, live_in.var(0, unbiased=False).numpy(), rtol=1e-5, atol=1e-6)
-    # The first layer's inputs do not depend on normalization: online equals the offline batch there.
-    np.testing.assert_allclose(strata.stats().mean, seen_batch[0].mean(0).numpy(), rtol=1e-5)
-    np.testing.assert_allclose(strata.stats().var, seen_batch[0].var(0, unbiased=False).numpy(), rtol=1e-5)
+        np.testing.assert_allclose(s.mean, inputs.mean(0), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(s.var, inputs.var(0), rtol=1e-4, atol=1e-5)
+    # The first block's inputs are the same online and offline: there, a whole session gives the batch statistics.
+    first = _leaky(x @ _weights(net)[0][0].T + _weights(net)[0][1])
+    np.testing.assert_allclose(strata.stats().var, first.var(0), rtol=1e-4)
     for k, v in net.state_dict().items():
         assert torch.equal(v, before[k]), f"{k} changed at inference"
 

@@ -61,19 +61,6 @@ def test_transform_zscores_and_prior_fades(rng):
     assert abs(float(z[0, 0])) < 60  # first window: pooled with the prior, not divided by ~0
 
 
-def test_freeze_stops_updates(rng):
-    n = StratifiedNormalizer(3)
-    key = ("P", "1")
-    n.update(key, rng.normal(size=(10, 3)))
-    n.freeze()
-    before = n.stats(key).mean.copy()
-    n.update(key, rng.normal(100, 1, size=(10, 3)))
-    np.testing.assert_array_equal(n.stats(key).mean, before)
-    n.freeze(False)
-    n.update(key, rng.normal(100, 1, size=(10, 3)))
-    assert n.stats(key).count == 20
-
-
 def test_save_load_round_trip_and_resume(tmp_path, rng):
     x = rng.normal(2, 3, (300, 5))
     key = ("P 07/ä", "2")  # odd characters still make a valid file name

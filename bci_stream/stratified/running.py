@@ -105,7 +105,7 @@ class Prior:
 
 
 class StratifiedNormalizer:
-    """Per-stratum running statistics with warm-up, freeze and atomic persistence.
+    """Per-stratum running statistics with warm-up and atomic persistence.
 
     Warm-up: a young stratum is pooled with a prior. For a participant seen
     before (another session in memory or in ``state_dir``) the prior is that
@@ -128,7 +128,6 @@ class StratifiedNormalizer:
         self.participant_weight = participant_weight
         self.halflife = halflife
         self.eps = eps
-        self.frozen = False
         self.state_dir = Path(state_dir) if state_dir is not None else None
         self.signature = signature
         self.strata: dict[Stratum, RunningStats] = {}
@@ -145,8 +144,7 @@ class StratifiedNormalizer:
         return self.strata[key]
 
     def update(self, key: Stratum, x: np.ndarray) -> None:
-        if not self.frozen:
-            self.stats(key).update(x)
+        self.stats(key).update(x)
 
     def prior_for(self, key: Stratum) -> Prior | None:
         """The participant's other sessions pooled, if any were seen; else the population prior."""
@@ -196,10 +194,6 @@ class StratifiedNormalizer:
     def forget(self, key: Stratum) -> None:
         """Start ``key`` from empty statistics; what was saved for it is overwritten at the next save."""
         self.strata[key] = RunningStats(self.n_features, self.halflife)
-
-    def freeze(self, frozen: bool = True) -> None:
-        """Stop updating (e.g. during an artefact-heavy block); transform keeps working."""
-        self.frozen = frozen
 
     # persistence --------------------------------------------------------
     def _path(self, key: Stratum) -> Path | None:
