@@ -8,7 +8,7 @@ from bci_stream.batch import build_features
 from bci_stream.bundle import default_bundle_for
 from bci_stream.datasets.synthetic import synthetic_trials
 from bci_stream.devices.synthetic import LAYOUTS
-from bci_stream.evaluation import evaluate, folds, replay_session
+from bci_stream.evaluation import evaluate, folds, format_report, replay_session
 from bci_stream.pipeline import Pipeline
 from bci_stream.stream import Chunk
 from bci_stream.training import TrainSettings
@@ -131,3 +131,19 @@ def test_participants_and_sessions_come_in_natural_order():
 
     ids = ["10", "2", "1", "P10", "P9", "P07"]
     assert sorted(ids, key=natural_key) == ["1", "2", "10", "P07", "P9", "P10"]
+
+
+def test_report_table_has_a_row_per_fold_and_the_means():
+    def report(norm, acc, online=None):
+        folds = [{"participant": p, "accuracy": a} | ({"online_accuracy": o} if online else {})
+                 for p, a, o in zip(("1", "10"), acc, online or acc)]
+        r = {"norm": norm, "folds": folds, "mean_accuracy": float(np.mean(acc)), "std_accuracy": float(np.std(acc))}
+        return r | ({"online_mean_accuracy": float(np.mean(online))} if online else {})
+
+    text = format_report([report("stratified", [0.9, 0.7], [0.8, 0.6]), report("batch", [0.5, 0.25])])
+    assert text.splitlines() == [
+        "participant " + "stratified offline".rjust(20) + "online".rjust(10) + "batch offline".rjust(20),
+        "1".ljust(12) + "0.900".rjust(20) + "0.800".rjust(10) + "0.500".rjust(20),
+        "10".ljust(12) + "0.700".rjust(20) + "0.600".rjust(10) + "0.250".rjust(20),
+        "mean ± std".ljust(12) + "0.800".rjust(13) + " ± 0.100" + "0.700".rjust(10) + "0.375".rjust(13) + " ± 0.125",
+    ]

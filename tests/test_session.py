@@ -90,3 +90,23 @@ def test_warming_up_agrees_everywhere_at_every_window(uid, tmp_path):
                      and i > 0 and (preds[i - 1].participant, preds[i - 1].session) != (p.participant, p.session))
         assert ack["warming_up"] == str(int(first.warming_up))
     assert acks[1]["warming_up"] == "0"  # back to P1/1, whose inputs had warmed up while its hidden layers had not
+
+
+def test_fresh_starts_the_stratum_empty_and_saving_overwrites_what_was_saved(tmp_path):
+    gen = SyntheticEEG("seed62", seed=6)
+    bundle = default_bundle_for(gen.info)
+    data, _ = gen.generate(round(5 * gen.info.srate))
+    ts = (np.arange(len(data)) + 1) / gen.info.srate
+    options = SessionOptions("P5", "2", state_dir=tmp_path)
+
+    def decode(fresh):
+        live = LiveSession(gen.info, bundle, dataclasses.replace(options, fresh=fresh))
+        resumed = [live.pipeline.strata.stats(which=i).count for i in range(4)]  # the input's and 3 hidden blocks'
+        live.run([Chunk(data, ts)])
+        live.close()
+        return resumed
+
+    assert decode(fresh=False) == [0, 0, 0, 0]
+    assert decode(fresh=False) == [41, 41, 41, 41]  # 5 s: 41 windows of 1 s at the 0.1-s hop, resumed
+    assert decode(fresh=True) == [0, 0, 0, 0]  # forgotten, every block alike...
+    assert decode(fresh=False) == [41, 41, 41, 41]  # ...and what --fresh saved replaced the 82 windows before
