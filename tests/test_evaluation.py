@@ -147,3 +147,15 @@ def test_report_table_has_a_row_per_fold_and_the_means():
         "10".ljust(12) + "0.700".rjust(20) + "0.600".rjust(10) + "0.250".rjust(20),
         "mean ± std".ljust(12) + "0.800".rjust(13) + " ± 0.100" + "0.700".rjust(10) + "0.375".rjust(13) + " ± 0.125",
     ]
+
+
+def test_folds_come_in_natural_order_and_k_fold_follows_its_seed():
+    fset = build_features(_trials(["2", "10", "1"]), 18, LAYOUTS["seed62"].classes, "de", 1.0, 2.0, quiet=True)
+    assert [name for name, _ in folds(fset, "loso", 5, seed=0)] == ["1", "2", "10"]
+    a, b, c = (dict(folds(fset, "kfold", 3, seed=s)) for s in (4, 4, 5))
+    assert list(a) == ["fold1", "fold2", "fold3"]
+    assert all(np.array_equal(a[f], b[f]) for f in a) and not all(np.array_equal(a[f], c[f]) for f in a)
+    with pytest.raises(ValueError, match=r"^unknown protocol 'leave-one-out'; use loso or kfold$"):
+        list(folds(fset, "leave-one-out", 3, seed=0))
+    with pytest.raises(ValueError, match=r"^kfold needs the trial of every window; these features carry none$"):
+        list(folds(dataclasses.replace(fset, trial=None), "kfold", 3, seed=0))

@@ -163,7 +163,7 @@ def test_strata_are_kept_apart_online(rng):
 
 
 def test_layer_without_strata_or_online_state_says_what_to_do():
-    with pytest.raises(RuntimeError, match="start_online"):
+    with pytest.raises(RuntimeError, match=r"^StratifiedNorm without strata needs start_online\(\) first \(the live path does it\)$"):
         StratifiedNorm(4)(torch.zeros(1, 4))
 
 

@@ -1,7 +1,10 @@
+import json
+
 import numpy as np
 import pytest
 
-from bci_stream.stratified import Prior, RunningStats, StratifiedNormalizer
+from bci_stream.stratified import (Prior, RunningStats, Strata, StratifiedNormalizer, batch_zscore, causal_zscore,
+                                 population_prior)
 
 
 def test_online_statistics_equal_offline_per_stratum(rng):
@@ -85,3 +88,140 @@ def test_state_for_other_features_is_refused(tmp_path, rng):
     b = StratifiedNormalizer(3, state_dir=tmp_path, signature="bandpower-62ch")
     with pytest.raises(ValueError, match="written for features 'de-62ch'"):
         b.stats(("P", "1"))
+
+
+# ---------------------------------------------------------------- edges found by mutation testing
+
+
+def test_state_files_are_one_per_stratum_directly_in_the_folder(tmp_path, rng):
+    n = StratifiedNormalizer(2, state_dir=tmp_path, signature="s")
+    keys = [("P/1", "1"), ("P/1", "2"), ("Q", "1")]
+    for i, k in enumerate(keys):
+        n.update(k, rng.normal(i, 1, (5, 2)))
+    n.save(("Q", "1"))
+    assert [p.name for p in tmp_path.iterdir()] == ["Q__1.json"]  # only the stratum asked for
+    n.save()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["P%2F1__1.json", "P%2F1__2.json", "Q__1.json"]
+    back = StratifiedNormalizer(2, state_dir=tmp_path, signature="s")
+    for k in keys:
+        np.testing.assert_allclose(back.stats(k).mean, n.stats(k).mean)
+
+
+def test_saving_without_a_folder_and_bad_state_files_say_what_is_wrong(tmp_path):
+    with pytest.raises(ValueError, match="^normalizer has no state_dir to save to$"):
+        StratifiedNormalizer(2).save()
+    path = tmp_path / "P__1.json"
+    path.write_text("{not json")
+    with pytest.raises(ValueError, match=r"^normalizer state .*P__1\.json: unreadable \("):
+        StratifiedNormalizer(2, state_dir=tmp_path, signature="s").stats(("P", "1"))
+    path.write_text(json.dumps({"stratum": ["P", "1"], "count": 1.0, "mean": [0.0] * 3, "m2": [0.0] * 3}))
+    with pytest.raises(ValueError, match="written for features None"):  # no signature: refused, not guessed
+        StratifiedNormalizer(3, state_dir=tmp_path).stats(("P", "1"))
+    path.write_text(json.dumps({"stratum": ["P", "1"], "signature": "s", "count": 1.0, "mean": [0.0] * 3,
+                                "m2": [0.0] * 3}))
+    with pytest.raises(ValueError, match=r"P__1\.json: 3 features, expected 2$"):
+        StratifiedNormalizer(2, state_dir=tmp_path, signature="s").stats(("P", "1"))
+
+
+def test_forgetting_statistics_keep_their_half_life_through_forget_save_and_resume(tmp_path, rng):
+    h, key = 10.0, ("P", "1")
+    x = rng.normal(size=(50, 2)) + np.linspace(0, 20, 50)[:, None]
+    w = 0.5 ** ((len(x) - 1 - np.arange(len(x))) / h)
+    mean = (w[:, None] * x).sum(0) / w.sum()
+    n = StratifiedNormalizer(2, halflife=h, state_dir=tmp_path, signature="s")
+    n.update(key, x)
+    np.testing.assert_allclose(n.stats(key).mean, mean, rtol=1e-9)
+    n.forget(key)
+    n.update(key, x)
+    np.testing.assert_allclose(n.stats(key).mean, mean, rtol=1e-9)
+    n.save()
+    back = StratifiedNormalizer(2, halflife=h, state_dir=tmp_path, signature="s")
+    assert back.stats(key).halflife == h
+    back.update(key, x[-1])  # keeps forgetting after the resume
+    expected = RunningStats(2, h)
+    expected.update(np.concatenate([x, x[-1:]]))
+    np.testing.assert_allclose(back.stats(key).mean, expected.mean, rtol=1e-9)
+
+
+def test_merging_nothing_changes_nothing():
+    s = RunningStats(2)
+    s.merge(0, np.ones(2), np.ones(2))
+    assert s.count == 0 and np.array_equal(s.mean, [0.0, 0.0]) and np.array_equal(s.m2, [0.0, 0.0])
+
+
+def test_float32_rows_are_accumulated_in_float64(rng):
+    x = (1e4 + rng.normal(0, 1, (4000, 3))).astype(np.float32)
+    s = RunningStats(3)
+    s.update(x)
+    exact = x.astype(np.float64)
+    np.testing.assert_allclose(s.mean, exact.mean(0), rtol=1e-12)
+    np.testing.assert_allclose(s.var, exact.var(0), rtol=1e-9)
+
+
+def test_z_scores_come_back_as_float32_arrays_computed_in_float64(rng):
+    x = (1e4 + rng.normal(0, 1, (60, 3))).astype(np.float32)
+    strata = np.repeat([0, 1], 30)
+    exact = x.astype(np.float64)
+    expected = np.concatenate([(exact[:30] - exact[:30].mean(0)) / np.sqrt(exact[:30].var(0) + 1e-8),
+                               (exact[30:] - exact[30:].mean(0)) / np.sqrt(exact[30:].var(0) + 1e-8)])
+    z = batch_zscore(x, strata, 1e-8)
+    assert isinstance(z, np.ndarray) and z.dtype == np.float32
+    np.testing.assert_allclose(z, expected, rtol=1e-5, atol=1e-5)
+    c = causal_zscore(x, np.zeros(60, int), exact.mean(0), exact.var(0), 5.0, 1e-8)
+    assert isinstance(c, np.ndarray) and c.dtype == np.float32
+    n = StratifiedNormalizer(3, Prior(exact.mean(0), exact.var(0), 5.0))
+    assert n.transform(("P", "1"), x[0]).dtype == np.float32
+    np.testing.assert_allclose(c, n.update_transform(("P", "1"), x), rtol=1e-4, atol=1e-4)
+    mean, var = population_prior(x, strata)
+    assert isinstance(mean, np.ndarray) and isinstance(var, np.ndarray)
+
+
+def test_a_stratum_of_one_row_counts_in_the_population_prior():
+    x = np.array([[4.0], [1.0], [2.0], [6.0]])
+    mean, var = population_prior(x, np.array([0, 1, 1, 1]))
+    np.testing.assert_allclose(mean, [(4.0 + 3.0) / 2])  # the strata's means: 4 and 3
+    np.testing.assert_allclose(var, [(0.0 + 14 / 3) / 2])  # their variances: 0 and 14/3
+
+
+def test_a_participants_earlier_session_becomes_the_prior_once_it_has_two_windows(tmp_path, rng):
+    population = Prior(np.zeros(2), np.ones(2), 5.0)
+    for rows, own in ((1, False), (2, True)):
+        n = StratifiedNormalizer(2, population, participant_weight=1.0, state_dir=tmp_path / str(rows), signature="s")
+        x = rng.normal(3, 1, (rows, 2))
+        n.update(("P/x", "1"), x)
+        n.save()
+        fresh = StratifiedNormalizer(2, population, participant_weight=1.0, state_dir=tmp_path / str(rows), signature="s")
+        prior = fresh.prior_for(("P/x", "2"))  # found in the state folder
+        if own:
+            assert prior.weight == 1.0
+            np.testing.assert_allclose(prior.mean, x.mean(0))
+            np.testing.assert_allclose(prior.var, x.var(0))
+        else:
+            assert prior is population
+
+
+def test_a_prior_of_no_weight_leaves_the_stratum_its_own_statistics(rng):
+    n = StratifiedNormalizer(2, Prior(np.ones(2), np.ones(2), 0.0))
+    mean, var = n.moments(("P", "1"))
+    assert np.array_equal(mean, [0.0, 0.0]) and np.array_equal(var, [0.0, 0.0])  # empty, not 0/0
+
+
+def test_warm_up_ends_when_the_stratum_outweighs_its_prior(rng):
+    for prior, weight in ((Prior(np.zeros(2), np.ones(2), 3.0), 3), (None, 2)):
+        n, key = StratifiedNormalizer(2, prior), ("P", "1")
+        for k in range(weight):
+            assert n.warming_up(key), k
+            n.update(key, rng.normal(size=2))
+        assert not n.warming_up(key)
+
+
+def test_strata_save_the_stratum_they_leave_and_read_any_stratum(tmp_path, rng):
+    local, saved = StratifiedNormalizer(2), StratifiedNormalizer(2, state_dir=tmp_path, signature="s")
+    strata = Strata("A", "1")
+    steps = [strata.track(local), strata.track(saved)]
+    for step in steps:
+        step(rng.normal(size=(3, 2)))
+    strata.switch("B", "1")
+    assert [p.name for p in tmp_path.iterdir()] == ["A__1.json"]  # the stratum left, and only it
+    assert strata.stats(("A", "1"), which=1).count == 3 and strata.stats(which=1).count == 0
+    assert strata.stats(which=2) is None

@@ -215,7 +215,7 @@ class StratifiedNormalizer:
             d = json.loads(path.read_text())
         except (OSError, ValueError) as e:
             raise ValueError(f"normalizer state {path}: unreadable ({e})") from e
-        if d.get("signature", "") != self.signature:
+        if d.get("signature") != self.signature:
             raise ValueError(
                 f"normalizer state {path} was written for features {d.get('signature')!r}, "
                 f"this model computes {self.signature!r}; use another --state-dir"
