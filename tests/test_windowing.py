@@ -58,3 +58,27 @@ def test_ring_buffer_rejects_wrong_channel_count():
     rb = RingBuffer(8, 3)
     with pytest.raises(ValueError, match="3 channels"):
         rb.write(np.zeros((2, 4), np.float32), np.zeros(2))
+
+
+def test_one_sample_windows_and_hops_are_allowed_and_less_is_refused_by_name():
+    w = Windower(1, 1, 2)
+    out = w.push(np.arange(6, dtype=np.float32).reshape(3, 2), np.arange(3.0))
+    assert out.data.dtype == np.float32 and out.end_indices.dtype == np.int64
+    np.testing.assert_array_equal(out.end_indices, [1, 2, 3])
+    np.testing.assert_array_equal(out.data[:, :, 0], [[0, 1], [2, 3], [4, 5]])
+    for length, hop in ((0, 1), (1, 0)):
+        with pytest.raises(ValueError, match=rf"^window length and hop must be >= 1 sample, got {length}, {hop}$"):
+            Windower(length, hop, 2)
+    empty = Windower(4, 1, 2).push(np.zeros((2, 2), np.float32), np.arange(2.0))
+    assert len(empty) == 0 and empty.data.dtype == np.float32
+
+
+def test_a_one_sample_ring_buffer_holds_the_last_sample_with_its_time():
+    ring = RingBuffer(1, 1)
+    ring.write(np.array([[1.5], [2.5]], np.float32), np.array([10.25, 11.125]))
+    out = np.empty((1, 1), np.float32)
+    assert ring.read(1, 2, out)[0, 0] == 2.5 and ring.timestamp(1) == 11.125
+    assert ring.overwritten == 1  # the first sample was never released
+    for capacity, channels in ((0, 1), (1, 0)):
+        with pytest.raises(ValueError, match=rf"^ring buffer needs capacity and channels >= 1, got {capacity}, {channels}$"):
+            RingBuffer(capacity, channels)
