@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from bci_stream import registry
-from bci_stream.stratified import LiveStrata, Prior, StratifiedNorm, StratifiedNormalizer, Strata, population_prior
+from bci_stream.stratified import LiveStrata, Prior, StratifiedNorm, StratifiedNormalizer, Strata
 
 #: What ``strata`` may be in ``Classifier.forward``.
 StrataArg = torch.Tensor | LiveStrata | None
