@@ -83,7 +83,7 @@ class ViewState:
         self.band_share: np.ndarray | None = None
         if info is None:
             return
-        self.to_uv = 1e6 if info.unit == "volts" else 1.0
+        self.to_uv = info.to_microvolts
         self.ring = np.zeros((max(1, round(span * info.srate)), info.n_channels), np.float32)
         # Traces show 1-40 Hz: drift and mains would bury the EEG; quality checks see the raw signal.
         self.display_filter = CausalFilter.from_spec(
@@ -255,7 +255,7 @@ class AttachFeed:
         full = self.labels.info(timeout=timeout)  # keep it referenced: desc() points into it
         el = full.desc().child("bci_stream")
         meta = {k: el.child_value(k) for k in ("source", "source_uid", "participant", "session", "model")}
-        class_names, _ = channel_labels(self.probs.info(timeout=timeout))
+        class_names = channel_labels(self.probs.info(timeout=timeout))[0]
         if class_names is None:
             raise SourceError(f"LSL stream {prefix + '-probabilities'!r} does not name its classes in desc/channels")
         self.source_spec = meta["source"]

@@ -14,10 +14,11 @@ import torch
 
 from bci_stream import registry
 from bci_stream.atomic import atomic_write
+from bci_stream.channels import MAX_INTERPOLATED, ChannelMap, MontageError, check_rename, match, names_list
 from bci_stream.filters import FilterSpec
 from bci_stream.model import Classifier, model_class
 from bci_stream.stratified import INPUT_EPS, Prior, Strata, StratifiedNormalizer, zscore
-from bci_stream.stream import StreamInfo
+from bci_stream.stream import UNITS, StreamInfo
 
 FORMAT = "bci-stream-bundle/1"
 
@@ -69,6 +70,28 @@ class ModelBundle:
         except TypeError as e:
             raise BundleError(f"model bundle {path}: {e}") from None
 
+    # where it comes from -------------------------------------------------
+    @property
+    def provenance(self) -> dict:
+        """The training data as ``train`` records it (``Dataset.provenance``); empty if unrecorded."""
+        return dict(self.report.get("data") or {})
+
+    @property
+    def synthetic(self) -> bool:
+        """Trained on generated EEG (or on data nobody recorded the origin of)."""
+        return bool(self.provenance.get("synthetic", True))
+
+    def describe_provenance(self) -> str:
+        """One line: what the model was trained on."""
+        data = self.provenance
+        if not data:
+            return "training data not recorded"
+        opts = data.get("options") or {}
+        people, sessions = len(data.get("participants", [])), sum(map(len, (data.get("sessions") or {}).values()))
+        what = "synthetic EEG from bci-stream's generator" if data.get("synthetic") else f"dataset {data.get('dataset')!r}"
+        settings = ", ".join(f"{k} {v}" for k, v in opts.items() if k not in ("participants", "sessions"))
+        return f"{what}: {people} participants, {sessions} sessions" + (f" ({settings})" if settings else "")
+
     # use against a stream -----------------------------------------------
     @property
     def feature_names(self) -> list[str]:
@@ -80,21 +103,14 @@ class ModelBundle:
         key = json.dumps([self.features, self.channels, self.filters, self.window], sort_keys=True)
         return f"{self.features}-{len(self.channels)}ch-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
 
-    def channel_indices(self, info: StreamInfo) -> np.ndarray:
-        """Where each channel the model needs sits in the stream (labels match case-insensitively)."""
-        lookup = {c.upper(): i for i, c in enumerate(info.channel_names)}
-        missing = [c for c in self.channels if c.upper() not in lookup]
-        if missing:
-            raise BundleError(
-                f"stream {info.name!r} lacks channel(s) {missing} that model {self.name or self.architecture!r} "
-                f"needs; the stream has {list(info.channel_names)}"
-            )
-        return np.array([lookup[c.upper()] for c in self.channels])
+    def channel_map(self, info: StreamInfo, rename: dict[str, str] | None = None,
+                    max_interpolated: float = MAX_INTERPOLATED) -> ChannelMap:
+        """How the stream's channels feed this model: matched by name, the missing ones interpolated."""
+        return match(self.channels, info, rename, max_interpolated, f"model {self.name or self.architecture}")
 
     def unit_scale(self, info: StreamInfo) -> float:
         """Factor from the stream's unit to the model's."""
-        factors = {"volts": 1.0, "microvolts": 1e-6}
-        return factors[info.unit] / factors[self.unit]
+        return UNITS[info.unit] / UNITS[self.unit]
 
     def build_model(self, device: str = "cpu") -> Classifier:
         model = model_class(self.architecture)(**self.arch_kwargs)
@@ -148,18 +164,39 @@ def bundled_paths() -> list[Path]:
     return sorted(Path(str(p)) for p in files("bci_stream.plugins.bundles").iterdir() if p.name.endswith(".pt"))
 
 
-def default_bundle_for(info: StreamInfo) -> ModelBundle:
-    """The shipped bundle whose montage the stream covers; the most channels, then the nearest rate wins."""
-    candidates = []
-    stream = {c.upper() for c in info.channel_names}
-    for path in bundled_paths():
-        b = ModelBundle.load(path)
-        if {c.upper() for c in b.channels} <= stream:
-            candidates.append((-len(b.channels), abs(np.log(b.srate / info.srate)), path.name, b))
-    if not candidates:
-        names = ", ".join(p.stem for p in bundled_paths()) or "none"
+def load_model(model: str | os.PathLike) -> ModelBundle:
+    """A bundle by path, or a shipped one by name (``seed62``)."""
+    shipped = {p.stem: p for p in bundled_paths()}
+    if str(model) in shipped and not Path(model).exists():
+        return ModelBundle.load(shipped[str(model)])
+    if not Path(model).exists() and Path(model).suffix == "" and os.sep not in str(model):
+        raise BundleError(f"--model {model}: no such file, and no bundled model of that name; "
+                          f"bundled models: {', '.join(shipped) or 'none'}")
+    return ModelBundle.load(model)
+
+
+def default_bundle_for(info: StreamInfo, rename: dict[str, str] | None = None,
+                       max_interpolated: float = MAX_INTERPOLATED) -> ModelBundle:
+    """The shipped bundle that fits the stream best: all its channels present if any does (the most
+    channels, then the nearest rate), else the one needing the fewest interpolated channels."""
+    check_rename(info, rename or {})  # before the search, which takes a montage error as "does not fit"
+    bundles = [(p, ModelBundle.load(p)) for p in bundled_paths()]
+
+    def fitting(limit: float) -> list[tuple]:
+        out = []
+        for path, b in bundles:
+            try:
+                n_missing = len(b.channel_map(info, rename, limit).interpolated)
+            except MontageError:
+                continue
+            out.append((n_missing, -len(b.channels), abs(np.log(b.srate / info.srate)), path.name, b))
+        return out
+
+    fits = fitting(0.0) or fitting(max_interpolated)  # interpolation only when no bundle fits as it is
+    if not fits:
         raise BundleError(
-            f"no bundled model fits stream {info.name!r} (channels {list(info.channel_names)}); "
-            f"bundled models: {names}; pass --model PATH"
+            f"no bundled model fits stream {info.name!r} ({info.n_channels} channels: {names_list(info.channel_names)}); "
+            f"bundled models: {', '.join(f'{p.stem} ({len(b.channels)} ch)' for p, b in bundles) or 'none'}; "
+            "train a model for this montage (bci-stream train --channels-of SOURCE) and pass --model PATH"
         )
-    return min(candidates, key=lambda c: c[:3])[3]
+    return min(fits, key=lambda c: c[:4])[4]

@@ -47,6 +47,13 @@ def cmd_devices(args) -> int:
         print(f"  {name:<10} {doc}")
     print(f"\nSynthetic layouts: {', '.join(f'{k} ({len(v.channels)} ch, {v.srate:g} Hz)' for k, v in LAYOUTS.items())}")
     print("BrainFlow: brainflow:synthetic, brainflow:BOARD?serial_port=/dev/ttyUSB0 (any BoardIds name or id)")
+    from bci_stream.bundle import ModelBundle, bundled_paths
+
+    print("\nBundled models (use as run --model NAME):")
+    for path in bundled_paths():
+        b = ModelBundle.load(path)
+        print(f"  {path.stem:<12} {len(b.channels)} ch @ {b.srate:g} Hz, {', '.join(b.class_names)}; "
+              f"trained on {b.describe_provenance()}")
     print("\nDatasets (use as train/evaluate --dataset NAME):")
     for name, dataset in registry.datasets().items():
         print(f"  {name:<10} {_summary(dataset)}")
@@ -114,19 +121,20 @@ def cmd_run(args) -> int:
 
     import torch
 
+    from bci_stream.channels import MAX_INTERPOLATED
     from bci_stream.session import LiveSession, Outputs, SessionOptions, resolve_bundle
     from bci_stream.sources import open_source
 
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        raise SystemExit("bci-stream run: --device cuda asked for, but torch sees no CUDA device")
+    _check_device(args.device)
     torch.set_num_threads(1)  # one window at a time: threads only add latency
     source = open_source(args.source, participant=args.participant, session=args.session, seed=args.seed)
     with source:
-        bundle = resolve_bundle(args.model, source.info)
-        model_name = bundle.name or Path(args.model or "").name
         state_dir = None if args.no_state else Path(args.state_dir) if args.state_dir else _default_state_dir()
         options = SessionOptions(args.participant, args.session, args.window, args.hop, args.device,
-                                 settings["filters"], state_dir, args.fresh)
+                                 settings["filters"], state_dir, args.fresh, settings["rename"],
+                                 MAX_INTERPOLATED if args.max_interpolated is None else args.max_interpolated)
+        bundle = resolve_bundle(args.model, source.info, options)
+        model_name = bundle.name or Path(args.model or "").name
         outputs = Outputs(args.name, console=not args.quiet, log=args.log, control=args.control,
                           quality=config.thresholds(settings))
         live = LiveSession(source.info, bundle, options, outputs, meta={
@@ -134,6 +142,7 @@ def cmd_run(args) -> int:
         print(f"running model {model_name!r} on {source.info.name!r} ({source.info.n_channels} ch @ "
               f"{source.info.srate:g} Hz) as stratum {live.participant}/{live.session}; labels on "
               f"{args.name + '-labels'!r}", file=sys.stderr, flush=True)
+        print(live.channels.summary(model_name), file=sys.stderr, flush=True)
         try:
             live.run(source.chunks(), duration=args.duration, should_stop=_Stop())
         finally:
@@ -146,13 +155,48 @@ def cmd_run(args) -> int:
     return 0
 
 
+def _number(kind: type, minimum: float, inclusive: bool = False, what: str | None = None):
+    """An argparse type: a finite ``kind`` (int or float) above ``minimum`` (or equal, with ``inclusive``);
+    its error says the range, e.g. ``argument --hop: expected seconds > 0, got '0'``."""
+    expected = f"{what or ('an integer' if kind is int else 'a number')} {'>=' if inclusive else '>'} {minimum:g}"
+
+    def parse(text: str):
+        import math
+
+        try:
+            value = kind(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or value < minimum or (value == minimum and not inclusive):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    return parse
+
+
+_SECONDS = _number(float, 0, what="seconds")
+_COUNT = _number(int, 1, inclusive=True)
+
+
+def _rename(text: str) -> dict:
+    from bci_stream.channels import parse_rename
+
+    try:
+        return parse_rename(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _off_or_float(text: str):
     if text == "off":
         return "off"
     try:
-        return float(text)
+        hz = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a frequency in Hz or off, got {text!r}") from None
+        hz = float("nan")
+    if not 0 < hz < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a frequency in Hz > 0 or off, got {text!r}")
+    return hz
 
 
 def _bandpass(text: str):
@@ -162,7 +206,24 @@ def _bandpass(text: str):
         low, high = (float(x) for x in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected LOW,HIGH in Hz (e.g. 1,50) or off, got {text!r}") from None
+    if not 0 < low < high < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected LOW,HIGH in Hz with 0 < LOW < HIGH, got {text!r}")
     return [low, high]
+
+
+def _check_device(device: str) -> str:
+    """``device`` if torch can use it on this machine (cpu; cuda, cuda:N and mps when present), else ValueError."""
+    import torch
+
+    have = ["cpu"]
+    if torch.cuda.is_available():
+        have += ["cuda", *(f"cuda:{i}" for i in range(torch.cuda.device_count()))]
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        have.append("mps")
+    if device not in have:
+        raise ValueError(f"--device {device}: not a torch device here; this machine has: {', '.join(have)}")
+    return device
 
 
 # ---------------------------------------------------------------- view
@@ -194,7 +255,7 @@ def _dataset(args):
     dataset = _open_dataset(args, args.seed)
     # Generated datasets have no files to key the cache on: feature_set computes them afresh.
     fset = feature_set(dataset, features=args.features, window=args.window, hop=args.train_hop,
-                     baseline=args.baseline, quiet=args.quiet)
+                     baseline=args.baseline, quiet=args.quiet, montage=_montage(args, dataset))
     if not args.classes:
         return fset, lambda p: dataset.trials([p])
     from bci_stream.batch import select_classes
@@ -202,6 +263,32 @@ def _dataset(args):
     fset, mapping = select_classes(fset, args.classes.split(","))
     # Live, the other classes' trials still stream (and feed the statistics); they are just not scored.
     return fset, lambda p: (dataclasses.replace(t, label=mapping.get(t.label, -1)) for t in dataset.trials([p]))
+
+
+def _montage(args, dataset) -> tuple[str, ...] | None:
+    """The channels ``--channels-of SOURCE`` or ``--channels LIST`` asks the model to read, less those the
+    dataset neither has nor can be interpolated to (reported); None: the dataset's own channels."""
+    from bci_stream.channels import montage_of, names_list, trainable
+
+    if args.channels_of:
+        from bci_stream.sources import open_source
+
+        with open_source(args.channels_of) as source:
+            montage = montage_of(source.info)
+    elif args.channels:
+        montage = tuple(c.strip() for c in args.channels.split(",") if c.strip())
+    else:
+        return None
+    first = next(iter(dataset.trials(dataset.participants()[:1])))
+    kept, left_out = trainable(montage, first.info)
+    if left_out:
+        print(f"montage: left out {len(left_out)} channel(s) that {dataset.name!r} lacks and that have no known "
+              f"position to interpolate them at: {names_list(left_out)}", file=sys.stderr)
+    if not kept:
+        raise ValueError(f"--channels{'-of' if args.channels_of else ''}: none of the montage's channels "
+                         f"({names_list(montage)}) is in dataset {dataset.name!r} or has a known position")
+    print(f"montage: training on {len(kept)} channel(s): {names_list(kept)}", file=sys.stderr)
+    return kept
 
 
 def _provenance(args) -> dict:
@@ -220,6 +307,7 @@ def _train_settings(args):
 def cmd_train(args) -> int:
     from bci_stream.training import train_bundle
 
+    _check_device(args.device)  # before the features are computed
     fset, _ = _dataset(args)
     bundle = train_bundle(fset, Path(args.output).stem, _train_settings(args), hop=args.hop)
     bundle.report["data"] = _provenance(args)
@@ -235,9 +323,10 @@ def cmd_evaluate(args) -> int:
 
     from bci_stream.evaluation import evaluate, format_report
 
+    _check_device(args.device)  # before the features are computed
     fset, trials_of = _dataset(args)
-    report = evaluate(fset, _train_settings(args), args.protocol, args.online, session_trials=trials_of,
-                      dataset=args.dataset)
+    report = evaluate(fset, _train_settings(args), args.protocol, dataset=args.dataset, k=args.folds,
+                      online=args.online, session_trials=trials_of)
     print(format_report([report]))
     if args.report:
         Path(args.report).write_text(json.dumps(report, indent=2))
@@ -260,6 +349,11 @@ def cmd_synthesize(args) -> int:
 
 
 # ---------------------------------------------------------------- replay
+#: Without --wait, a replay shorter than _REPLAY_SHORT seconds (one pass, at --speed) waits up to _REPLAY_AUTO_WAIT
+#: seconds for a consumer: it would otherwise be over before a consumer started next has resolved it.
+_REPLAY_SHORT, _REPLAY_AUTO_WAIT = 60.0, 30.0
+
+
 def cmd_replay(args) -> int:
     from bci_stream.devices.files import FileSource
     from bci_stream.outlets import EEGOutlet, MarkerOutlet
@@ -278,8 +372,14 @@ def cmd_replay(args) -> int:
     print(f"replaying {rec.path} ({info.n_channels} ch @ {info.srate:g} Hz, {n / info.srate:.1f} s, "
           f"{len(rec.trials)} trial(s)) at {args.speed:g}x as LSL stream {args.name!r}, markers on "
           f"{args.name + '-markers'!r}", file=sys.stderr, flush=True)
-    if args.wait and not eeg.outlet.wait_for_consumers(args.wait):
-        print(f"no consumer of {args.name!r} within {args.wait:g} s; starting anyway", file=sys.stderr, flush=True)
+    wait = args.wait
+    if wait is None:
+        wait = _REPLAY_AUTO_WAIT if not args.loop and n / info.srate / args.speed < _REPLAY_SHORT else 0.0
+        if wait:
+            print(f"waiting up to {wait:g} s for a consumer of {args.name!r} (the replay lasts only "
+                  f"{n / info.srate / args.speed:.1f} s; --wait 0 starts at once)", file=sys.stderr, flush=True)
+    if wait and not eeg.outlet.wait_for_consumers(wait):
+        print(f"no consumer of {args.name!r} within {wait:g} s; starting anyway", file=sys.stderr, flush=True)
     stop = _Stop()
     # Progress in samples of one pass; a loop has no end, so it shows none.
     progress = Progress(n, "replay", quiet=args.loop)
@@ -373,7 +473,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     d = sub.add_parser("devices", help="list sources, synthetic layouts and visible LSL streams")
-    d.add_argument("--wait", type=float, default=1.0, help="seconds to look for LSL streams")
+    d.add_argument("--wait", type=_SECONDS, default=1.0, help="seconds to look for LSL streams")
     d.set_defaults(func=cmd_devices)
 
     s = sub.add_parser("simulate", help="publish synthetic EEG (and its true emotion) on LSL")
@@ -382,22 +482,27 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--session", default="1")
     s.add_argument("--name", default="bci-stream-sim")
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--srate", type=float, default=None, help="override the layout's sampling rate")
-    s.add_argument("--trial", type=float, default=20.0, help="seconds each emotion lasts")
-    s.add_argument("--duration", type=float, default=None, help="seconds; default: until interrupted")
+    s.add_argument("--srate", type=_number(float, 0, what="Hz"), default=None, help="override the layout's sampling rate")
+    s.add_argument("--trial", type=_SECONDS, default=20.0, help="seconds each emotion lasts")
+    s.add_argument("--duration", type=_SECONDS, default=None, help="seconds; default: until interrupted")
     s.set_defaults(func=cmd_simulate)
 
     r = sub.add_parser("run", help="decode a source live and publish labels on LSL")
     r.add_argument("--source",
                    help="synthetic:seed62 | synthetic:deap32 | brainflow:synthetic | brainflow:BOARD?key=value&... "
                         "| lsl:name=NAME | lsl:type=TYPE | lsl:source_id=ID")
-    r.add_argument("--model", help="model bundle; default: the bundled one matching the source's montage")
+    r.add_argument("--model", help="model bundle: a path, or a bundled model's name (see `bci-stream devices`); "
+                                   "default: the bundled model that fits the source's montage best")
+    r.add_argument("--rename", type=_rename, metavar="OLD=NEW,...",
+                   help="rename the stream's channels before matching them to the model's (adds to the config's [rename])")
+    r.add_argument("--max-interpolated", type=_number(float, 0, inclusive=True, what="a fraction"), metavar="FRACTION",
+                   help="the share of the model's channels that may be missing and interpolated (default 0.25)")
     r.add_argument("--participant", help="stratum participant (default: anonymous)")
     r.add_argument("--session", help="stratum session (default: 1, or a fresh id when no participant is given)")
     r.add_argument("--name", help="prefix of the output LSL streams (default: bci-stream)")
-    r.add_argument("--window", type=float, help="window length in s (default: the model's)")
-    r.add_argument("--hop", type=float, help="hop in s (default: the model's)")
-    r.add_argument("--duration", type=float, help="seconds of stream to process; default: until interrupted")
+    r.add_argument("--window", type=_SECONDS, help="window length in s (default: the model's)")
+    r.add_argument("--hop", type=_SECONDS, help="hop in s (default: the model's)")
+    r.add_argument("--duration", type=_SECONDS, help="seconds of stream to process; default: until interrupted")
     r.add_argument("--device", help="torch device: cpu (default) or cuda")
     r.add_argument("--log", help="append predictions to this JSON-lines file")
     r.add_argument("--seed", type=int, default=None, help="seed of a synthetic source")
@@ -421,8 +526,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--participant", help="with --source: stratum participant")
     v.add_argument("--session", help="with --source: stratum session")
     v.add_argument("--seed", type=int, help="with --source: seed of a synthetic source")
-    v.add_argument("--timeout", type=float, default=10.0, help="with --attach: seconds to wait for the streams")
-    v.add_argument("--duration", type=float, help="close after this many seconds")
+    v.add_argument("--timeout", type=_SECONDS, default=10.0, help="with --attach: seconds to wait for the streams")
+    v.add_argument("--duration", type=_SECONDS, help="close after this many seconds")
     v.add_argument("--screenshot", metavar="PNG", help="with --duration: save the window here before closing")
     v.set_defaults(func=cmd_view)
 
@@ -442,10 +547,15 @@ def build_parser() -> argparse.ArgumentParser:
                        "offline their windows alone are used, statistics included; online every trial streams "
                        "and only these are scored")
         t.add_argument("--model", help=f"model: {', '.join(registry.plugin_names('models'))} (default featurenet)")
-        t.add_argument("--window", type=float, default=1.0)
-        t.add_argument("--train-hop", type=float, default=0.5, help="hop between training windows, s")
-        t.add_argument("--epochs", type=int, default=100)
-        t.add_argument("--batch-strata", type=int, help="strata per minibatch (default: full batch)")
+        montage = t.add_mutually_exclusive_group()
+        montage.add_argument("--channels-of", metavar="SOURCE",
+                             help="train for the montage of this source (file:cap.vhdr, lsl:name=X, brainflow:cyton, ...): "
+                                  "its EEG channels, those the dataset lacks interpolated from the dataset's")
+        montage.add_argument("--channels", metavar="A,B,...", help="train for this montage (channel names)")
+        t.add_argument("--window", type=_SECONDS, default=1.0)
+        t.add_argument("--train-hop", type=_SECONDS, default=0.5, help="hop between training windows, s")
+        t.add_argument("--epochs", type=_COUNT, default=100)
+        t.add_argument("--batch-strata", type=_COUNT, help="strata per minibatch (default: full batch)")
         t.add_argument("--live-pass", action=argparse.BooleanOptionalAction, default=True,
                        help="also train on each session replayed in random trial order through running statistics, "
                             "as the live path normalizes (stratified only; --no-live-pass trains as Fdez et al. 2021)")
@@ -455,19 +565,22 @@ def build_parser() -> argparse.ArgumentParser:
         _add_dataset_options(t, datasets, baseline=True)
         t.set_defaults(func=func)
         if cmd == "train":
-            t.add_argument("--hop", type=float, default=0.1, help="hop the bundle runs at live, s")
+            t.add_argument("--hop", type=_SECONDS, default=0.1, help="hop the bundle runs at live, s")
             t.add_argument("-o", "--output", required=True)
         else:
-            t.add_argument("--protocol", choices=["loso", "kfold"], default="loso")
+            t.add_argument("--protocol", choices=["loso", "kfold"], default="loso",
+                           help="leave one participant out, or k folds of whole trials")
+            t.add_argument("--folds", type=_number(int, 2, inclusive=True), default=5, metavar="K",
+                           help="folds of --protocol kfold (default 5)")
             t.add_argument("--online", action="store_true", help="also replay held-out sessions through the live path")
             t.add_argument("--report", help="write the report as JSON here")
             t.add_argument("--plots", help="write PNG figures into this folder")
 
     sy = sub.add_parser("synthesize", help="write a synthetic SEED-like dataset in SEED's file layout")
     sy.add_argument("folder")
-    sy.add_argument("--participants", type=int, default=15)
-    sy.add_argument("--sessions", type=int, default=3)
-    sy.add_argument("--trial-seconds", type=float, default=60.0)
+    sy.add_argument("--participants", type=_COUNT, default=15)
+    sy.add_argument("--sessions", type=_COUNT, default=3)
+    sy.add_argument("--trial-seconds", type=_SECONDS, default=60.0)
     sy.add_argument("--seed", type=int, default=0)
     sy.add_argument("-q", "--quiet", action="store_true")
     sy.set_defaults(func=cmd_synthesize)
@@ -475,13 +588,16 @@ def build_parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("replay", help="publish a recorded file on LSL in real time, with its markers")
     rp.add_argument("path", help="any file MNE reads (EDF, BDF, FIF, EEGLAB .set, BrainVision .vhdr, ...), XDF, "
                                  "a DEAP sNN.dat or a SEED <subject>_<date>.mat")
-    rp.add_argument("--speed", type=float, default=1.0, help="1 = real time, 10 = ten times faster")
+    rp.add_argument("--speed", type=_number(float, 0, what="a speed factor"), default=1.0, help="1 = real time, 10 = ten times faster")
     rp.add_argument("--loop", action="store_true", help="start again at the end, until interrupted")
     rp.add_argument("--name", default="bci-stream-replay", help="LSL stream name; markers go on NAME-markers")
-    rp.add_argument("--trial", type=int, help="replay only this trial (numbered from 1)")
+    rp.add_argument("--trial", type=_COUNT, help="replay only this trial (numbered from 1)")
     rp.add_argument("--stream", help="XDF: name or type of the EEG stream (default: the one of type EEG)")
     _add_dataset_options(rp, _datasets(read_from_files=True))
-    rp.add_argument("--wait", type=float, default=0.0, help="seconds to wait for a consumer of the EEG stream first")
+    rp.add_argument("--wait", type=_number(float, 0, inclusive=True, what="seconds"), default=None,
+                    help="seconds to wait for a consumer of the EEG stream first; 0 = start at once (default: up to "
+                         f"{_REPLAY_AUTO_WAIT:g} s when one pass lasts under {_REPLAY_SHORT:g} s and not --loop, "
+                         "so a consumer started next still sees it from the start; else 0)")
     rp.set_defaults(func=cmd_replay)
 
     fe = sub.add_parser("features", help="windowed features of a whole dataset, into one .npz")
@@ -491,8 +607,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="; ".join(f"{name}: {_summary(d)}" for name, d in recorded.items()))
     fe.add_argument("--features", default="de",
                     help=f"feature extractor: {', '.join(registry.plugin_names('features'))} (default de)")
-    fe.add_argument("--window", type=float, default=1.0, help="window length, s")
-    fe.add_argument("--hop", type=float, default=0.5, help="hop between windows, s")
+    fe.add_argument("--window", type=_SECONDS, default=1.0, help="window length, s")
+    fe.add_argument("--hop", type=_SECONDS, default=0.5, help="hop between windows, s")
     _add_dataset_options(fe, recorded, baseline=True)
     fe.add_argument("--participants", help="comma-separated participant ids (default: all)")
     fe.add_argument("--cache-dir", help="feature cache (default $BCI_STREAM_CACHE_DIR or ~/.cache/bci-stream/features)")

@@ -6,6 +6,8 @@
     notch = 60.0
     [outputs]
     name = "lab-a"
+    [rename]            # the stream's labels as the model's montage names them
+    "EEG 1" = "Fp1"
 
 Keys match the long flags (``state_dir`` is ``--state-dir``). Relative paths in
 ``model``, ``state_dir`` and ``log`` are relative to the file.
@@ -49,6 +51,8 @@ SCHEMA: dict[str, dict[str, tuple]] = {
         "control": (lambda v: isinstance(v, str), "an LSL stream name", "no live stratum control"),
         "state_dir": (lambda v: isinstance(v, str), "a path", "bci-stream/normalizer under $XDG_STATE_HOME or ~/.local/state"),
         "no_state": (lambda v: isinstance(v, bool), "true or false", "false"),
+        "max_interpolated": (lambda v: _number(v) and 0 <= v <= 1, "a fraction in [0, 1]",
+                             "0.25 of the model's channels"),
     },
     "filters": {
         "bandpass": (*_off_or(lambda v: isinstance(v, list) and len(v) == 2 and all(map(_number, v)) and 0 < v[0] < v[1],
@@ -61,11 +65,14 @@ SCHEMA: dict[str, dict[str, tuple]] = {
         "quiet": (lambda v: isinstance(v, bool), "true or false", "false"),
     },
     "quality": {k: (lambda v: _number(v) and v >= 0, "a number >= 0", "") for k in asdict(Thresholds())},
+    # Free keys: the stream's label -> the name the model's montage uses (``--rename OLD=NEW`` adds to it).
+    "rename": {},
 }
 PATHS = {"model", "state_dir", "log"}
 #: What a setting is when neither file nor flag gives it (everything else: unset).
 DEFAULTS = {"name": "bci-stream", "device": "cpu", "no_state": False, "quiet": False, **asdict(Thresholds())}
-#: Settings the ``run`` command reads from its flags of the same name (``quality`` has no flags).
+#: Settings the ``run`` command reads from its flags of the same name (``quality`` has no flags;
+#: ``rename`` is one flag, merged into the table).
 FLAG_TABLES = ("", "filters", "outputs")
 
 
@@ -96,6 +103,10 @@ def load(path) -> dict[str, dict]:
 
 def _check(path: Path, table: str, key: str, value):
     where = f"config {path}: " + (f"[{table}] " if table else "")
+    if table == "rename":
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{where}{key!r} must be renamed to a channel name (a string), got {value!r}")
+        return value
     known = SCHEMA[table]
     if key not in known:
         raise ConfigError(f"{where}unknown key {key!r}; known: {', '.join(known)}")
@@ -115,6 +126,7 @@ def effective(file_settings: dict[str, dict] | None, flags: dict) -> dict[str, d
             if value is None and file_settings is not None:
                 value = file_settings[table].get(key)
             out[table][key] = DEFAULTS.get(key) if value is None else value
+    out["rename"] = {**(file_settings or {}).get("rename", {}), **(flags.get("rename") or {})}
     return out
 
 
@@ -124,6 +136,7 @@ def apply(args) -> dict[str, dict]:
     for table in FLAG_TABLES:
         for key, value in settings[table].items():
             setattr(args, key, value)
+    args.rename = settings["rename"]
     return settings
 
 
@@ -155,4 +168,6 @@ def dumps(settings: dict[str, dict]) -> str:
         for key, (_, _, unset) in keys.items():
             value = settings[table].get(key)
             lines.append(f"# {key}: not set ({unset})" if value is None else f"{key} = {_toml(value)}")
+        if table == "rename":
+            lines += [f"{_toml(old)} = {_toml(new)}" for old, new in settings[table].items()] or ["# none"]
     return "\n".join(lines) + "\n"

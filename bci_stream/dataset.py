@@ -132,12 +132,12 @@ class Dataset(abc.ABC):
         return None
 
     def provenance(self) -> dict:
-        """What a model trained on this dataset records about its data."""
+        """What a model trained on this dataset records about its data; a dataset read from no folder is generated."""
         sessions: dict[str, list[str]] = {}
         for p, s in self.sessions():
             sessions.setdefault(p, []).append(s)
-        return {"dataset": self.name, "options": dict(self.option_values), "participants": list(sessions),
-                "sessions": sessions}
+        return {"dataset": self.name, "synthetic": not self.needs_root, "options": dict(self.option_values),
+                "participants": list(sessions), "sessions": sessions}
 
     @classmethod
     def claims(cls, path: Path) -> bool:

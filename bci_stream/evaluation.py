@@ -19,12 +19,13 @@ from bci_stream.training import TrainSettings, natural_key, normalize_inputs, pr
 CURVE_BIN = 30.0
 
 
-def replay_session(bundle: ModelBundle, trials: list[Trial], participant: str, session: str,
-                   window: float, hop: float, state_dir, chunk_seconds: float = 0.1):
+def replay_session(bundle: ModelBundle, trials: list[Trial], window: float, hop: float, state_dir,
+                   chunk_seconds: float = 0.1):
     """Stream one session's trials back to back through a fresh Pipeline, as a live session would run.
 
-    The session starts with empty statistics; what earlier sessions of the same
-    participant left in ``state_dir`` serves as its warm-up prior, as live.
+    The stratum is the trials' own (participant, session). The session starts with empty
+    statistics; what earlier sessions of the same participant left in ``state_dir`` serves
+    as its warm-up prior, as live.
 
     Returns, for each window that lies inside one trial, (seconds since session
     start, predicted class index, true class index).
@@ -34,7 +35,8 @@ def replay_session(bundle: ModelBundle, trials: list[Trial], participant: str, s
     trial_of = np.concatenate([np.full(len(t.data), i) for i, t in enumerate(trials)])
     ts = (np.arange(len(data)) + 1) / info.srate
     preds = []
-    live = LiveSession(info, bundle, SessionOptions(participant, session, window, hop, state_dir=state_dir),
+    options = SessionOptions(trials[0].participant, trials[0].session, window, hop, state_dir=state_dir)
+    live = LiveSession(info, bundle, options,
                        sinks=[_Collect(preds)])
     step = max(1, round(chunk_seconds * info.srate))
     live.run(Chunk(data[i : i + step], ts[i : i + step]) for i in range(0, len(data), step))
@@ -80,10 +82,15 @@ def folds(fset: FeatureSet, protocol: str, k: int, seed: int):
         raise ValueError(f"unknown protocol {protocol!r}; use loso or kfold")
 
 
-def evaluate(fset: FeatureSet, settings: TrainSettings = TrainSettings(), protocol: str = "loso",
-             online: bool = False, k: int = 5, session_trials: Callable[[str], Iterable[Trial]] | None = None,
-             dataset: str = "") -> dict:
-    """Train on the other folds, test on each; with ``online`` also replay held-out sessions live."""
+def evaluate(fset: FeatureSet, settings: TrainSettings, protocol: str, *, dataset: str, k: int | None = None,
+             online: bool = False, session_trials: Callable[[str], Iterable[Trial]] | None = None) -> dict:
+    """Train on the other folds, test on each; with ``online`` also replay held-out sessions live.
+
+    ``k`` is the number of folds of ``kfold``; ``session_trials(participant)`` gives a
+    held-out participant's raw trials for ``online``.
+    """
+    if protocol == "kfold" and not k:
+        raise ValueError("kfold needs the number of folds")
     if online and (protocol != "loso" or session_trials is None):
         raise ValueError("--online replays held-out participants' sessions: it needs --protocol loso and the raw data")
     n_classes = len(fset.class_names)
@@ -104,8 +111,8 @@ def evaluate(fset: FeatureSet, settings: TrainSettings = TrainSettings(), protoc
         if online:
             scored = []
             with tempfile.TemporaryDirectory() as state:
-                for session, trials in _by_session(session_trials(name)):
-                    scored += replay_session(bundle, trials, name, session, fset.window, fset.hop, state)
+                for trials in by_session(session_trials(name)):
+                    scored += replay_session(bundle, trials, fset.window, fset.hop, state)
             t, p, y = (np.array(v) for v in zip(*scored))
             fold["online_accuracy"] = float((p == y).mean())
             fold["online_windows"] = int(len(y))
@@ -132,11 +139,13 @@ def evaluate(fset: FeatureSet, settings: TrainSettings = TrainSettings(), protoc
     return report
 
 
-def _by_session(trials: Iterable[Trial]):
+def by_session(trials: Iterable[Trial]) -> list[list[Trial]]:
+    """A participant's trials grouped by session, sessions in natural order (1, 2, 10): earlier sessions
+    are replayed first, so their statistics are a later session's prior, as live."""
     sessions: dict[str, list[Trial]] = {}
     for t in trials:
         sessions.setdefault(t.session, []).append(t)
-    return sorted(sessions.items(), key=lambda item: natural_key(item[0]))
+    return [sessions[s] for s in sorted(sessions, key=natural_key)]
 
 
 def format_report(reports: list[dict]) -> str:

@@ -24,6 +24,7 @@ import numpy as np
 from bci_stream import registry
 from bci_stream.atomic import atomic_write
 from bci_stream.batch import FeatureSet, build_features
+from bci_stream.channels import onto_montage
 from bci_stream.dataset import Dataset
 from bci_stream.filters import FilterSpec
 
@@ -44,7 +45,8 @@ def code_version(dataset: Dataset, features: str) -> str:
     package version alone (bumped by hand, if ever) would serve stale features."""
     extractor = registry.load_plugin("features", features)
     modules = {sys.modules[extractor.compute.__module__], sys.modules[type(dataset).__module__],
-               sys.modules[build_features.__module__], sys.modules[FilterSpec.__module__]}
+               sys.modules[build_features.__module__], sys.modules[FilterSpec.__module__],
+               sys.modules[onto_montage.__module__], sys.modules["bci_stream.montages"]}
     digest = hashlib.sha256()
     for module in sorted(modules, key=lambda m: m.__name__):
         digest.update(Path(module.__file__).read_bytes())
@@ -83,8 +85,11 @@ def _copy(src: Path, dst) -> Path:
 
 
 def _arrays(dataset: Dataset, participants, features: str, window: float, hop: float, baseline: str,
-            filters: FilterSpec | None, cache_dir, quiet: bool) -> tuple[dict | None, Path | None]:
-    """(arrays, cache path): arrays is None on a cache hit, whose file is then the cache path."""
+            filters: FilterSpec | None, cache_dir, quiet: bool, montage=None) -> tuple[dict | None, Path | None]:
+    """(arrays, cache path): arrays is None on a cache hit, whose file is then the cache path.
+
+    ``montage`` (channel names) re-expresses every trial on those channels first (``channels.onto_montage``).
+    """
     if baseline not in BASELINES:
         raise ValueError(f"baseline {baseline!r}: expected one of {', '.join(BASELINES)}")
     if baseline == "subtract" and not dataset.has_baseline:
@@ -96,11 +101,14 @@ def _arrays(dataset: Dataset, participants, features: str, window: float, hop: f
     if files is not None:
         params = {"dataset": dataset.name, "options": dataset.option_values, "participants": participants,
                   "features": features, "window": window, "hop": hop, "baseline": baseline,
-                  "filters": filters.to_dict() if filters else None, "code": code_version(dataset, features)}
+                  "filters": filters.to_dict() if filters else None, "code": code_version(dataset, features),
+                  "montage": None if montage is None else list(montage)}
         cached = Path(cache_dir or default_cache_dir()) / f"{dataset.name}-{features}-{cache_key(files, params)}.npz"
         if cached.is_file():
             return None, cached
     trials = dataset.trials(participants, baseline="keep" if baseline == "subtract" else "drop")
+    if montage is not None:
+        trials = onto_montage(trials, montage)
     fset = build_features(trials, dataset.n_trials(participants), dataset.class_names, features, window, hop, filters,
                         quiet=quiet, subtract_baseline=baseline == "subtract")
     arrays = to_arrays(fset, dataset.name, baseline)
@@ -130,9 +138,11 @@ def dataset_features(dataset: Dataset, output, features: str = "de", window: flo
 
 def feature_set(dataset: Dataset, features: str = "de", window: float = 1.0, hop: float = 0.5,
                 baseline: str = "drop", filters: FilterSpec | None = FilterSpec(), cache_dir=None,
-                quiet: bool = False, participants=None) -> FeatureSet:
-    """The same features as ``dataset_features``, through the same cache, as a FeatureSet for training."""
-    arrays, cached = _arrays(dataset, participants, features, window, hop, baseline, filters, cache_dir, quiet)
+                quiet: bool = False, participants=None, montage=None) -> FeatureSet:
+    """The same features as ``dataset_features``, through the same cache, as a FeatureSet for training;
+    ``montage`` (channel names): on those channels, for a headset's own model."""
+    arrays, cached = _arrays(dataset, participants, features, window, hop, baseline, filters, cache_dir, quiet,
+                             montage)
     if arrays is None:
         with np.load(cached) as z:
             arrays = {k: z[k] for k in z.files}

@@ -1,7 +1,9 @@
-"""Channel orders of the datasets this project meets, and rough scalp positions from 10-20 labels."""
+"""Channel names and positions: the datasets' channel orders, how real headsets spell 10-20 names,
+standard electrode positions, and rough 2-D scalp positions for the synthetic generator."""
 
 from __future__ import annotations
 
+import functools
 import re
 
 import numpy as np
@@ -44,3 +46,38 @@ def positions(labels) -> np.ndarray:
             x = (1 if k % 2 == 0 else -1) * min(1.0, 0.2 * ((k + 1) // 2) + (0.1 if row in ("T", "FT", "TP") else 0))
         out.append((x, y))
     return np.asarray(out)
+
+
+#: Old 10-20 names of the temporal and posterior-temporal sites, as 10-10 names them.
+ALIASES = {"T3": "T7", "T4": "T8", "T5": "P7", "T6": "P8"}
+# What recorders wrap a label in: "EEG Fp1-REF" (EDF exports), "Fp1-A1", "C3-LE", "Fcz." (PhysioNet's EDFs).
+_PREFIX = re.compile(r"^(EEG)[\s_-]+", re.IGNORECASE)
+_SUFFIX = re.compile(r"-(REF|A1|A2|M1|M2|LE|AVG)$", re.IGNORECASE)
+
+
+def canonical(label: str) -> str:
+    """The 10-10 name a headset's label means: case, padding dots, ``EEG `` and reference suffixes
+    stripped, old temporal names replaced (``"EEG T3-REF"`` -> ``"T7"``, ``"Fcz."`` -> ``"FCZ"``)."""
+    name = _SUFFIX.sub("", _PREFIX.sub("", label.strip().rstrip(".").strip())).upper()
+    return ALIASES.get(name, name)
+
+
+@functools.cache
+def _standard() -> dict[str, np.ndarray]:
+    """MNE's 10-05 template positions (head frame, metres) by canonical name."""
+    import mne
+
+    name = "colin27_1005" if "colin27_1005" in mne.channels.get_builtin_montages() else "standard_1005"
+    pos = mne.channels.make_standard_montage(name).get_positions()["ch_pos"]
+    out = {canonical(k): np.asarray(v, float) for k, v in pos.items()}
+    # SEED's NeuroScan Quik-Cap puts CB1/CB2 (cerebellar) one 10 % step below O1/O2, as Iz is below Oz;
+    # 10-05 has no such site, so they are O1/O2 moved by the Oz->Iz step, back on O1/O2's sphere.
+    for cb, o in (("CB1", "O1"), ("CB2", "O2")):
+        moved = out[o] + out["IZ"] - out["OZ"]
+        out[cb] = moved * np.linalg.norm(out[o]) / np.linalg.norm(moved)
+    return out
+
+
+def standard_position(label: str) -> np.ndarray | None:
+    """Template position of a 10-05 label (any spelling ``canonical`` understands), or None."""
+    return _standard().get(canonical(label))

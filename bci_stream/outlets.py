@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+
 import numpy as np
 import pylsl
 
@@ -9,6 +12,8 @@ from bci_stream.control import format_fields
 from bci_stream.lslmeta import to_lsl
 from bci_stream.pipeline import Prediction
 from bci_stream.stream import Chunk, StreamInfo
+
+log = logging.getLogger("bci_stream.outlets")
 
 
 class EEGOutlet:
@@ -47,6 +52,16 @@ def _add_meta(info: pylsl.StreamInfo, meta: dict) -> None:
             el.append_child_value(k, str(v))
 
 
+def _warn_of_others(mine: pylsl.StreamInfo, wait: float = 1.0) -> None:
+    """Warn of another stream with our labels' name: consumers resolve by name and would follow either.
+    Runs beside the pipeline, so looking for them (a second or more) never delays the first label."""
+    for other in pylsl.resolve_byprop("name", mine.name(), minimum=2, timeout=wait):
+        if other.uid() != mine.uid():
+            log.warning("another LSL stream %r is already published, on host %s with source_id %r; consumers may "
+                        "pick either: give this one another prefix with --name", other.name(), other.hostname(),
+                        other.source_id())
+
+
 class PredictionOutlet:
     """``PREFIX-labels`` (Markers, string), ``PREFIX-probabilities`` (float32, one channel per class)
     and ``PREFIX-status`` (Markers, ``key=value;...``: stratum, warm-up, control outcomes).
@@ -59,6 +74,8 @@ class PredictionOutlet:
     def __init__(self, prefix: str, class_names, meta: dict | None = None, status_every: float = 2.0):
         meta = dict(meta or {})
         self.labels = MarkerOutlet(f"{prefix}-labels", f"bci-stream:{prefix}:labels", meta)
+        self.duplicates = threading.Thread(target=_warn_of_others, args=(self.labels.outlet.get_info(),), daemon=True)
+        self.duplicates.start()
         self.status = MarkerOutlet(f"{prefix}-status", f"bci-stream:{prefix}:status", meta)
         self.status_every = status_every
         self._stated, self._stated_at = None, -float("inf")

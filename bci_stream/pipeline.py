@@ -11,6 +11,7 @@ import torch
 
 from bci_stream import registry
 from bci_stream.bundle import ModelBundle
+from bci_stream.channels import ChannelMap
 from bci_stream.filters import CausalFilter, FilterSpec
 from bci_stream.stratified import Strata
 from bci_stream.stream import Chunk, StreamInfo
@@ -19,7 +20,7 @@ from bci_stream.windower import Windower
 
 log = logging.getLogger("bci_stream.pipeline")
 
-STAGES = ("filter", "window", "features", "normalize", "classify", "publish")
+STAGES = ("channels", "filter", "window", "features", "normalize", "classify", "publish")
 
 
 @dataclass
@@ -66,10 +67,10 @@ class Pipeline:
         sinks: Iterable[Sink] = (),
         state_dir=None,
         filters: FilterSpec | None = None,
+        channels: ChannelMap | None = None,
     ):
         self.info, self.bundle = info, bundle
-        self.picks = bundle.channel_indices(info)
-        self._all_channels = np.array_equal(self.picks, np.arange(info.n_channels))
+        self.channels = channels or bundle.channel_map(info)
         self.scale = np.float32(bundle.unit_scale(info))
         if abs(np.log(info.srate / bundle.srate)) > 0.01:
             log.info(
@@ -79,8 +80,11 @@ class Pipeline:
         self.window = float(window or bundle.window)
         self.hop = float(hop or bundle.hop)
         length, step = round(self.window * info.srate), round(self.hop * info.srate)
-        self.filter = CausalFilter.from_spec(filters or FilterSpec.from_dict(bundle.filters), info.srate, len(self.picks))
-        self.windower = Windower(length, step, len(self.picks))
+        for flag, seconds, samples in (("--window", self.window, length), ("--hop", self.hop, step)):
+            if samples < 1:
+                raise ValueError(f"{flag} {seconds:g} s is shorter than one sample at {info.srate:g} Hz")
+        self.filter = CausalFilter.from_spec(filters or FilterSpec.from_dict(bundle.filters), info.srate, len(bundle.channels))
+        self.windower = Windower(length, step, len(bundle.channels))
         self.extractor = registry.load_plugin("features", bundle.features)
         state = None if state_dir is None else f"{state_dir}/{bundle.signature}"
         # Every per-stratum statistic the pipeline keeps, the input's first and then the network's, follows one owner.
@@ -100,9 +104,10 @@ class Pipeline:
     def process(self, chunk: Chunk) -> list[Prediction]:
         t = self.timer
         t.start()
-        data = chunk.data if self._all_channels else chunk.data[:, self.picks]
+        data = self.channels(chunk.data)
         if self.scale != 1:
             data = data * self.scale
+        t.lap("channels")
         data = self.filter(data)
         t.lap("filter")
         windows = self.windower.push(data, chunk.timestamps)

@@ -15,6 +15,7 @@ from typing import Callable
 import numpy as np
 from scipy import fft
 
+from bci_stream.channels import names_list
 from bci_stream.stream import Chunk, StreamInfo
 
 log = logging.getLogger("bci_stream.quality")
@@ -124,7 +125,7 @@ class QualityMonitor:
     def __init__(self, info: StreamInfo, thresholds: Thresholds = Thresholds(), block_seconds: float = 1.0,
                  log_every: float = 10.0, on_report: Callable[[QualityReport, np.ndarray], None] | None = None):
         self.info, self.thresholds, self.log_every = info, thresholds, log_every
-        self.to_uv = 1e6 if info.unit == "volts" else 1.0
+        self.to_uv = info.to_microvolts
         self.on_report = on_report
         self._block = np.empty((max(16, round(block_seconds * info.srate)), info.n_channels), np.float32)
         self._fill = 0
@@ -156,8 +157,11 @@ class QualityMonitor:
         names = self.info.channel_names
         bad = [c for c in np.flatnonzero(due) if r.state[c] != OK]
         if bad:
-            log.warning("stream %r: %d channel(s) need attention: %s", self.info.name, len(bad),
-                        ", ".join(f"{names[c]} {describe(r, c)}" for c in bad))
+            # One entry per channel while few are affected; grouped by state when many are (a whole cap railed).
+            entries = ([f"{names[c]} {describe(r, c)}" for c in bad] if len(bad) <= 8 else
+                       [f"{STATES[s]}: {names_list([names[c] for c in bad if r.state[c] == s])}"
+                        for s in sorted({int(r.state[c]) for c in bad})])
+            log.warning("stream %r: %d channel(s) need attention: %s", self.info.name, len(bad), "; ".join(entries))
         good = [names[c] for c in np.flatnonzero(due) if r.state[c] == OK]
         if good:
-            log.info("stream %r: channel(s) back to normal: %s", self.info.name, ", ".join(good))
+            log.info("stream %r: channel(s) back to normal: %s", self.info.name, names_list(good))

@@ -7,19 +7,23 @@ overriding the model's filters and one set of outputs.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
 from bci_stream import registry
-from bci_stream.bundle import ModelBundle, default_bundle_for
+from bci_stream.bundle import ModelBundle, default_bundle_for, load_model
+from bci_stream.channels import MAX_INTERPOLATED
 from bci_stream.control import StratumControl
-from bci_stream.filters import FilterSpec
+from bci_stream.filters import FilterSpec, check_overrides
 from bci_stream.outlets import PredictionOutlet
 from bci_stream.pipeline import Pipeline, Sink
 from bci_stream.quality import QualityMonitor, Thresholds
-from bci_stream.stream import Chunk, StreamInfo
+from bci_stream.stream import GENERATED, Chunk, StreamInfo
+
+log = logging.getLogger("bci_stream.session")
 
 ANONYMOUS = "anonymous"
 
@@ -32,9 +36,12 @@ def default_stratum(participant: str | None, session: str | None) -> tuple[str, 
     return (ANONYMOUS if participant is None else participant), session
 
 
-def resolve_bundle(model: str | None, info: StreamInfo) -> ModelBundle:
-    """The bundle at path ``model``, or the shipped one whose montage the stream covers."""
-    return ModelBundle.load(model) if model else default_bundle_for(info)
+def resolve_bundle(model: str | None, info: StreamInfo, options: SessionOptions | None = None) -> ModelBundle:
+    """The bundle at path ``model`` or shipped under that name, else the shipped one that fits the stream best."""
+    if model:
+        return load_model(model)
+    options = options or SessionOptions()
+    return default_bundle_for(info, options.rename, options.max_interpolated)
 
 
 @dataclass
@@ -50,6 +57,10 @@ class SessionOptions:
     filters: dict = field(default_factory=dict)
     state_dir: Path | None = None
     fresh: bool = False
+    #: The stream's labels renamed before matching (``--rename OLD=NEW``).
+    rename: dict = field(default_factory=dict)
+    #: The share of the model's channels that may be interpolated (``--max-interpolated``).
+    max_interpolated: float = MAX_INTERPOLATED
 
 
 @dataclass
@@ -70,21 +81,29 @@ class LiveSession:
                  outputs: Outputs = Outputs(), sinks: Iterable[Sink] = (),
                  hooks: Iterable[Callable[[Chunk], None]] = (), meta: dict | None = None):
         self.participant, self.session = default_stratum(options.participant, options.session)
-        filters = {**bundle.filters, **{k: None if v == "off" else v for k, v in options.filters.items() if v is not None}}
+        overrides = {k: None if v == "off" else v for k, v in options.filters.items() if v is not None}
+        check_overrides(overrides, info.srate, info.name)  # the model's own filters may exceed Nyquist, not these
+        filters = {**bundle.filters, **overrides}
+        if bundle.synthetic and info.device != GENERATED:
+            log.warning("model %r was trained on %s, not on real EEG: its labels for stream %r demonstrate the "
+                        "pipeline and mean nothing about this person; train a model on real recordings for that",
+                        bundle.name, bundle.describe_provenance(), info.name)
+        meta = {"model_provenance": bundle.describe_provenance(), "model_synthetic": bundle.synthetic, **(meta or {})}
         sinks = list(sinks)
         self.outlet = None
         if outputs.prefix is not None:
             self.outlet = PredictionOutlet(outputs.prefix, bundle.class_names, {
                 "participant": self.participant, "session": self.session, "window": options.window or bundle.window,
-                "hop": options.hop or bundle.hop, **(meta or {})})
+                "hop": options.hop or bundle.hop, **meta})
             sinks.append(self.outlet)
         if outputs.console:
             sinks.append(registry.load_plugin("sinks", "console")())
         if outputs.log:
             sinks.append(registry.load_plugin("sinks", "jsonl")(outputs.log))
+        self.channels = bundle.channel_map(info, options.rename, options.max_interpolated)
         self.pipeline = Pipeline(info, bundle, self.participant, self.session, options.window, options.hop,
                                  options.device, sinks, state_dir=options.state_dir,
-                                 filters=FilterSpec.from_dict(filters))
+                                 filters=FilterSpec.from_dict(filters), channels=self.channels)
         if options.fresh:
             self.pipeline.strata.reset()
         self.hooks = list(hooks)

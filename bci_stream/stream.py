@@ -6,8 +6,35 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-#: Units the pipeline accepts; a source converts to one of them and says which.
-UNITS = ("microvolts", "volts")
+#: Units the pipeline accepts, in volts; a source says which one its EEG channels are in.
+UNITS = {"volts": 1.0, "millivolts": 1e-3, "microvolts": 1e-6, "nanovolts": 1e-9}
+
+#: How streams and files spell those units: XDF's names, their short forms, and the power-of-ten
+#: exponents MNE-LSL writes (``StreamInfo.set_channel_units``: "0" volts, "-6" microvolts).
+_UNIT_SPELLINGS = {
+    "volts": ("volts", "volt", "v", "0"),
+    "millivolts": ("millivolts", "millivolt", "mv", "-3"),
+    "microvolts": ("microvolts", "microvolt", "uv", "µv", "μv", "-6"),
+    "nanovolts": ("nanovolts", "nanovolt", "nv", "-9"),
+}
+_UNIT_NAMES = {spelling: unit for unit, spellings in _UNIT_SPELLINGS.items() for spelling in spellings}
+
+
+def unit_of(spellings, where: str) -> str:
+    """The one unit that ``spellings`` (one per channel; blank: undeclared) name; undeclared means
+    microvolts. An unknown spelling or a mix is an error naming ``where``."""
+    given = sorted({u.strip() for u in spellings} - {""})
+    units = {_UNIT_NAMES.get(u.lower()) for u in given}
+    if None in units:
+        raise ValueError(f"{where}: unknown channel unit(s) {[u for u in given if u.lower() not in _UNIT_NAMES]}; "
+                         f"expected one of {', '.join(sorted(_UNIT_NAMES))}")
+    if len(units) > 1:
+        raise ValueError(f"{where}: EEG channels mix units {given}")
+    return units.pop() if units else "microvolts"
+
+
+#: ``StreamInfo.device`` of bci-stream's own generator, the one source the shipped synthetic models were trained on.
+GENERATED = "bci-stream synthetic EEG"
 
 
 @dataclass(frozen=True)
@@ -22,6 +49,10 @@ class StreamInfo:
     device: str = ""
     kind: str = "EEG"
     extra: dict = field(default_factory=dict, compare=False)
+    #: Type of each channel as the stream declares it ("EEG", "EOG", "STIM", ...); empty: all EEG.
+    channel_types: tuple[str, ...] = ()
+    #: Electrode positions the stream or file carries: label -> (x, y, z) in metres, MNE's head frame.
+    positions: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self):
         object.__setattr__(self, "channel_names", tuple(str(c) for c in self.channel_names))
@@ -33,11 +64,23 @@ class StreamInfo:
         if not self.srate > 0:
             raise ValueError(f"stream {self.name!r}: sampling rate must be > 0, got {self.srate}")
         if self.unit not in UNITS:
-            raise ValueError(f"stream {self.name!r}: unit must be one of {UNITS}, got {self.unit!r}")
+            raise ValueError(f"stream {self.name!r}: unit must be one of {list(UNITS)}, got {self.unit!r}")
+        object.__setattr__(self, "channel_types", tuple(str(t).upper() for t in self.channel_types))
+        if self.channel_types and len(self.channel_types) != len(self.channel_names):
+            raise ValueError(f"stream {self.name!r}: {len(self.channel_types)} channel types for "
+                             f"{len(self.channel_names)} channels")
 
     @property
     def n_channels(self) -> int:
         return len(self.channel_names)
+
+    @property
+    def to_microvolts(self) -> float:
+        """Factor from the stream's unit to microvolts."""
+        return UNITS[self.unit] / UNITS["microvolts"]
+
+    def is_eeg(self, index: int) -> bool:
+        return not self.channel_types or self.channel_types[index] == "EEG"
 
 
 @dataclass

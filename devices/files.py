@@ -16,15 +16,13 @@ from typing import Iterator
 import numpy as np
 
 from bci_stream import registry
-from bci_stream.lslmeta import _UNIT_ALIASES
 from bci_stream.replay import Pacer
 from bci_stream.sources import Source, SourceError, parse_flag, parse_query
-from bci_stream.stream import Chunk, StreamInfo, Trial
+from bci_stream.stream import UNITS, Chunk, StreamInfo, Trial, unit_of
 
 log = logging.getLogger("bci_stream.devices.files")
 
 XDF_SUFFIXES = (".xdf", ".xdfz")
-_TO_MICROVOLTS = {"microvolts": 1.0, "volts": 1e6}
 
 
 @dataclass(frozen=True)
@@ -105,9 +103,11 @@ def read_mne(path) -> Recording:
         kinds = sorted(set(raw.get_channel_types()))
         raise ValueError(f"EEG file {path}: no EEG channels; its channels are of type(s) {kinds}")
     names = [raw.ch_names[i] for i in picks]
-    others = [c for c in raw.ch_names if c not in names]
-    if others:
-        log.info("%s: using its %d EEG channels; left out as not EEG: %s", path, len(names), others)
+    types = dict(zip(raw.ch_names, (t.upper() for t in raw.get_channel_types())))
+    not_eeg = {c: types[c] for c in raw.ch_names if c not in names}
+    if not_eeg:
+        log.info("%s: using its %d EEG channels; left out by type: %s", path, len(names),
+                 ", ".join(f"{c} ({t})" for c, t in not_eeg.items()))
     data = (raw.get_data(picks=picks) * 1e6).T.astype(np.float32)
     ann = raw.annotations
     onsets = raw.time_as_index(ann.onset, use_rounding=True, origin=ann.orig_time) if len(ann) else []
@@ -115,8 +115,11 @@ def read_mne(path) -> Recording:
     ends = np.clip(starts + np.round(np.asarray(ann.duration) * raw.info["sfreq"]).astype(np.int64), starts, len(data))
     annotations = [Annotation(int(a), int(b - a), str(t)) for a, b, t in zip(starts, ends, ann.description)]
     subject = (raw.info.get("subject_info") or {}).get("his_id") or path.stem
+    locs = {raw.ch_names[i]: tuple(map(float, raw.info["chs"][i]["loc"][:3])) for i in picks}
+    positions = {c: xyz for c, xyz in locs.items() if np.all(np.isfinite(xyz)) and np.any(xyz)}
     info = StreamInfo(path.stem, names, raw.info["sfreq"], "microvolts", source_id=f"file:{path.name}",
-                      device="recorded file", extra={"file": str(path), "not_eeg": others, "bads": list(raw.info["bads"])})
+                      device="recorded file", positions=positions,
+                      extra={"file": str(path), "not_eeg": not_eeg, "bads": list(raw.info["bads"])})
     return Recording(path, info, (), [Trial(str(subject), "1", 1, -1, data, info)], annotations)
 
 
@@ -156,15 +159,16 @@ def read_xdf(path, stream: str | None = None) -> Recording:
     labels = [_xdf_field(c, "label") for c in chans]
     if len(labels) != series.shape[1] or not all(labels):
         labels = [f"ch{i + 1}" for i in range(series.shape[1])]
-    units = {_xdf_field(c, "unit").strip() for c in chans} - {""}
-    kinds = {_UNIT_ALIASES.get(u.lower()) for u in units}
-    if None in kinds or len(kinds) > 1:
-        raise ValueError(f"XDF file {path}: stream {name!r} has channel unit(s) {sorted(units)}; "
-                         "expected all microvolts or all volts")
-    unit = kinds.pop() if kinds else "microvolts"  # as for LSL streams: no unit means microvolts
-    data = (series * _TO_MICROVOLTS[unit]).astype(np.float32)
+    types = [_xdf_field(c, "type") for c in chans]
+    types = types if len(types) == series.shape[1] and all(types) else []
+    if types and not any(t.upper() == "EEG" for t in types):
+        raise ValueError(f"XDF file {path}: stream {name!r} has no EEG channels (its channel types: "
+                         f"{', '.join(sorted(set(types)))}); pick the EEG stream with stream=NAME")
+    units = [_xdf_field(c, "unit") for c, t in zip(chans, types or [""] * len(chans)) if not types or t.upper() == "EEG"]
+    unit = unit_of(units, f"XDF file {path}: stream {name!r}")  # as for LSL streams: no unit means microvolts
+    data = (series * (UNITS[unit] / UNITS["microvolts"])).astype(np.float32)  # the unit of the EEG channels
     info = StreamInfo(name or path.stem, labels, srate, "microvolts", source_id=f"file:{path.name}:{name}",
-                      device="recorded file", extra={"file": str(path)})
+                      device="recorded file", extra={"file": str(path)}, channel_types=types)
     ts = np.asarray(eeg["time_stamps"], np.float64)
     markers = [s for s in streams if _xdf_field(s["info"], "type").lower() == "markers"]
     annotations = []

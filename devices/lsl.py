@@ -18,19 +18,28 @@ class LSLSource(Source):
     """Pulls into preallocated arrays; clock correction, dejitter and stream recovery are on.
 
     ``lsl:name=S1``, ``lsl:type=EEG``, ``lsl:source_id=ID``; options after ``?``:
-    ``timeout`` (seconds to wait for the stream, default 10) and ``max_chunk``.
+    ``timeout`` (seconds to wait for the stream, default 10), ``resolve_wait`` (seconds to keep looking
+    for other matching streams once one appeared, default 0.5; more than one is an error, as the source
+    would be an arbitrary one of them; 0 takes the first) and ``max_chunk``.
     """
 
-    def __init__(self, prop: str, value: str, timeout: float = 10.0, max_chunk: int = 4096):
+    def __init__(self, prop: str, value: str, timeout: float = 10.0, max_chunk: int = 4096,
+                 resolve_wait: float = 0.5):
         if prop not in PROPS:
             raise SourceError(f"LSL source: cannot resolve by {prop!r}; use one of {', '.join(PROPS)}")
         self.query = f"{prop}={value}"
         found = pylsl.resolve_byprop(prop, value, minimum=1, timeout=timeout)
         if not found:
             raise SourceError(f"no LSL stream with {prop}={value!r} appeared within {timeout:g} s")
+        if resolve_wait > 0:
+            # resolve_byprop returns at the first response; one asking for more than can exist runs for the whole
+            # wait and so hears every stream that matches.
+            found = list({s.uid(): s for s in found + pylsl.resolve_byprop(prop, value, minimum=1024,
+                                                                          timeout=resolve_wait)}.values())
         if len(found) > 1:
-            ids = [f"{s.name()} ({s.source_id() or s.uid()})" for s in found]
-            raise SourceError(f"{len(found)} LSL streams match {prop}={value!r}: {ids}; pick one by source_id")
+            ids = ", ".join(f"{s.name()} ({s.source_id() or s.uid()}) on {s.hostname()}" for s in found)
+            raise SourceError(f"{len(found)} LSL streams match {prop}={value!r}: {ids}; pick one with "
+                              f"lsl:source_id=ID (e.g. lsl:source_id={found[0].source_id() or '...'})")
         self.inlet = pylsl.StreamInlet(
             found[0], max_buflen=60, processing_flags=pylsl.proc_ALL, recover=True
         )
@@ -54,10 +63,12 @@ class LSLSource(Source):
         prop, sep, value = head.partition("=")
         if not sep or not value:
             raise SourceError(f"LSL source {spec!r}: expected name=NAME, type=TYPE or source_id=ID")
-        unknown = set(params) - {"timeout", "max_chunk"}
+        unknown = set(params) - {"timeout", "max_chunk", "resolve_wait"}
         if unknown:
-            raise SourceError(f"LSL source {spec!r}: unknown option(s) {sorted(unknown)}; known: timeout, max_chunk")
-        return cls(prop, value, float(params.get("timeout", defaults.get("timeout", 10.0))), int(params.get("max_chunk", 4096)))
+            raise SourceError(f"LSL source {spec!r}: unknown option(s) {sorted(unknown)}; "
+                              "known: timeout, resolve_wait, max_chunk")
+        return cls(prop, value, float(params.get("timeout", defaults.get("timeout", 10.0))), int(params.get("max_chunk", 4096)),
+                   float(params.get("resolve_wait", 0.5)))
 
     def chunks(self, poll: float = 0.2) -> Iterator[Chunk]:
         """Yields each chunk as soon as its first sample arrives; the data view is reused next time."""

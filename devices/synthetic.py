@@ -21,7 +21,7 @@ from scipy import signal
 
 from bci_stream.montages import DEAP32, SEED62, positions
 from bci_stream.sources import Source, SourceError, parse_flag, parse_query
-from bci_stream.stream import Chunk, StreamInfo
+from bci_stream.stream import GENERATED, Chunk, StreamInfo
 
 BANDS = {"delta": (1.0, 4.0), "theta": (4.0, 8.0), "alpha": (8.0, 14.0), "beta": (14.0, 31.0), "gamma": (31.0, 50.0)}
 #: Band RMS amplitudes in microvolts before any gain.
@@ -143,7 +143,7 @@ class SyntheticEEG:
         self.info = StreamInfo(
             name=f"synthetic-{layout}", channel_names=L.channels, srate=self.srate, unit="microvolts",
             source_id=f"synthetic:{layout}:{self.participant}:{self.session}:{seed}",
-            device="bci-stream synthetic EEG",
+            device=GENERATED,
         )
 
     @property

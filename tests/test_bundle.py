@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from bci_stream.bundle import BundleError, ModelBundle, bundled_paths, default_bundle_for
+from bci_stream.channels import MontageError
 from bci_stream.datasets.synthetic import synthetic_trials
 from bci_stream.montages import DEAP32, SEED62
 from bci_stream.pipeline import Pipeline
@@ -37,14 +38,15 @@ def test_save_load_round_trip(tmp_path):
 def test_channels_map_by_label_in_any_order_and_case():
     b = _bundle(("C3", "C4"))
     info = StreamInfo("amp", ["cz", "c4", "C3"], 200.0)
-    np.testing.assert_array_equal(b.channel_indices(info), [2, 1])
+    data = np.arange(12, dtype=np.float32).reshape(4, 3)
+    np.testing.assert_array_equal(b.channel_map(info)(data), data[:, [2, 1]])
 
 
-def test_missing_channel_names_stream_and_channel():
+def test_missing_channels_beyond_the_limit_name_stream_channels_and_remedy():
     b = _bundle(("C3", "C4", "O1"))
     info = StreamInfo("my-amp", ["C3", "C4"], 200.0)
-    with pytest.raises(BundleError, match=r"'my-amp' lacks channel\(s\) \['O1'\]"):
-        b.channel_indices(info)
+    with pytest.raises(MontageError, match=r"'my-amp' lacks 1 of model tiny's 3 channels .*: O1; .*--channels-of"):
+        b.channel_map(info)
 
 
 def test_foreign_file_is_refused(tmp_path):
@@ -57,8 +59,8 @@ def test_foreign_file_is_refused(tmp_path):
         ModelBundle.load(tmp_path / "y.pt")
 
 
-@pytest.mark.parametrize("channels,srate,expected", [(SEED62, 200.0, "synthetic-seed62"), (DEAP32, 128.0, "synthetic-deap32"),
-                                                     (BRAINFLOW16, 250.0, "synthetic-brainflow16")])
+@pytest.mark.parametrize("channels,srate,expected", [(SEED62, 200.0, "seed62"), (DEAP32, 128.0, "deap32"),
+                                                     (BRAINFLOW16, 250.0, "brainflow16")])
 def test_default_bundles_match_their_montage(channels, srate, expected):
     assert len(bundled_paths()) >= 3
     b = default_bundle_for(StreamInfo("s", channels, srate))

@@ -46,8 +46,12 @@ def test_simulate_then_run_publishes_labels_at_hop_rate(uid, tmp_path):
         run = cli("run", "--source", f"lsl:name={uid}", "--participant", "1", "--session", "1", "--duration", "20",
                   "--name", f"{uid}-out", "--no-state", "--log", tmp_path / "p.jsonl")
         labels_in = _inlet("name", f"{uid}-out-labels")
-        classes = _labels_of(_inlet("name", f"{uid}-out-probabilities"))
+        probs = _inlet("name", f"{uid}-out-probabilities")
+        classes = _labels_of(probs)
         assert classes == ["negative", "neutral", "positive"]
+        meta = probs.info().desc().child("bci_stream")
+        assert meta.child_value("model_provenance").startswith("synthetic EEG from bci-stream's generator")
+        assert meta.child_value("model_synthetic") == "True"
         assert labels_in.info().desc().child("bci_stream").child_value("participant") == "1"
         got, recv, eeg_ts, marks = [], [], [], []
         while run.poll() is None:
@@ -86,6 +90,7 @@ def test_simulate_then_run_publishes_labels_at_hop_rate(uid, tmp_path):
     assert len(scored) > 100 and np.mean(scored) > LIVE_FLOOR
     assert len((tmp_path / "p.jsonl").read_text().splitlines()) == len(labels)
     assert "predictions" in err
+    assert "not on real EEG" not in err  # the generator the model was trained on: no warning
 
 
 def test_brainflow_synthetic_board_publishes_labels(uid):
@@ -103,14 +108,20 @@ def test_brainflow_synthetic_board_publishes_labels(uid):
     finally:
         stop(run)
     assert len(got) > 40 and {g[0] for g in got} <= set(classes)
-    assert "synthetic-brainflow16" in err
+    assert "running model 'brainflow16'" in err
+    # BrainFlow's synthetic board is not bci-stream's generator: the synthetic model's labels are flagged.
+    assert err.count("was trained on synthetic EEG") == 1 and "mean nothing about this person" in err
 
 
 @pytest.mark.parametrize("source,model,message", [
     ("nosuch:x", None, "unknown source 'nosuch'"),
     ("lsl:name=nobody-is-here?timeout=1", None, "no LSL stream with name='nobody-is-here' appeared within 1 s"),
-    ("synthetic:deap32?realtime=0", ROOT / "plugins/bundles/brainflow16.pt", "lacks channel(s) ['PO7', 'PO8', 'F5', 'F1', 'F2', 'F6']"),
+    ("synthetic:deap32?realtime=0", ROOT / "plugins/bundles/brainflow16.pt",
+     "lacks 6 of model brainflow16's 16 channels (38%, above the 25% that may be interpolated): "
+     "PO7, PO8, F5, F1, F2, F6; or train a model for this montage"),
     ("synthetic:seed62", ROOT / "README.md", "not a bci-stream bundle"),
+    ("synthetic:seed62", "seed99", "--model seed99: no such file, and no bundled model of that name; bundled models: "
+                                   "brainflow16, deap32, seed62"),
 ])
 def test_bad_input_gives_clear_error(source, model, message):
     args = ["run", "--source", source, "--no-state"] + (["--model", model] if model else [])
@@ -124,3 +135,7 @@ def test_devices_lists_sources_and_layouts():
     assert r.returncode == 0
     for word in ("synthetic", "brainflow", "lsl", "seed62 (62 ch, 200 Hz)", "deap32 (32 ch, 128 Hz)"):
         assert word in r.stdout
+    # Each shipped model, with what it was trained on.
+    for name, channels in (("seed62", 62), ("deap32", 32), ("brainflow16", 16)):
+        line = next(line for line in r.stdout.splitlines() if line.strip().startswith(name + " "))
+        assert f"{channels} ch" in line and "trained on synthetic EEG from bci-stream's generator: 10 participants" in line

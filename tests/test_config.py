@@ -132,3 +132,29 @@ def test_the_readme_example_is_a_valid_config(tmp_path):
     s = config.load(_write(tmp_path, example))
     assert s[""]["control"] == "lab-stratum" and s["filters"]["notch"] == 60.0
     assert config.thresholds(config.effective(s, {})) == Thresholds()
+
+
+def test_rename_table_merges_with_the_flag_and_feeds_the_channel_map(tmp_path, uid):
+    """[rename] in the file, --rename on the command line (the flag wins for a label both rename)."""
+    path = _write(tmp_path, f"""
+source = "synthetic:seed62?realtime=0"
+duration = 2
+no_state = true
+[outputs]
+name = "{uid}"
+quiet = true
+[rename]
+"FP1" = "Fp1"
+"OZ" = "Oz"
+""")
+    r = cli_run("run", "--config", path, "--rename", "OZ=OZ,CZ=Cz", "--print-config", timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert tomllib.loads(r.stdout)["rename"] == {"FP1": "Fp1", "OZ": "OZ", "CZ": "Cz"}
+    r = cli_run("run", "--config", path, "--rename", "CZ=Cz", timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "renamed: FP1=Fp1, OZ=Oz, CZ=Cz" in r.stderr
+    bad = _write(tmp_path, '[rename]\n"FP1" = 3\n', "bad.toml")
+    with pytest.raises(config.ConfigError, match=r"\[rename\] 'FP1' must be renamed to a channel name"):
+        config.load(bad)
+    r = cli_run("run", "--config", path, "--rename", "NOPE=Fp1", timeout=120)
+    assert r.returncode == 2 and "--rename: stream 'synthetic-seed62' has no channel(s) ['NOPE']" in r.stderr

@@ -110,7 +110,8 @@ def test_deap_trials_shapes_channels_labels(tmp_path, rng):
     assert [t.label for t in quad[:3]] == [1, 0, 2]
     assert quad[0].data.shape == (8064, 32) and quad[0].info.extra["baseline_samples"] == 384
     assert ds.files() == [folder / "s01.dat", folder / "s02.dat"] and ds.files(["2"]) == [folder / "s02.dat"]
-    assert quad_ds.provenance() == {"dataset": "deap", "options": {"target": "valence-arousal", "threshold": 5.0},
+    assert quad_ds.provenance() == {"dataset": "deap", "synthetic": False,
+                                    "options": {"target": "valence-arousal", "threshold": 5.0},
                                     "participants": ["1", "2"], "sessions": {"1": ["1"], "2": ["1"]}}
 
     rec = read_recording(folder / "s02.dat", target="arousal", baseline="keep")
@@ -245,7 +246,8 @@ def test_synthetic_dataset_generates_what_the_generator_gives():
     assert [(t.participant, t.session, t.trial, t.label) for t in trials] == \
         [(t.participant, t.session, t.trial, t.label) for t in want]
     np.testing.assert_array_equal(trials[-1].data, want[-1].data)
-    assert ds.provenance() == {"dataset": "synthetic", "participants": ["1", "2"], "sessions": {"1": ["1", "2"],
+    assert ds.provenance() == {"dataset": "synthetic", "synthetic": True,
+                               "participants": ["1", "2"], "sessions": {"1": ["1", "2"],
                                "2": ["1", "2"]}, "options": {"layout": "deap32", "participants": 2, "sessions": 2,
                                                              "trials": 2, "trial_seconds": 2.0, "seed": 3}}
     assert open_dataset("synthetic").option_values == {"layout": "seed62", "participants": 10, "sessions": 2,
@@ -268,7 +270,7 @@ def test_mne_file_eeg_by_type_in_microvolts_with_annotations(tmp_path, rng):
     raw.save(tmp_path / "rec_raw.fif", verbose="error")
     rec = read_recording(tmp_path / "rec_raw.fif")
     assert rec.info.channel_names == ("Fp1", "Cz") and rec.info.unit == "microvolts" and rec.info.srate == sfreq
-    assert rec.info.extra["not_eeg"] == ["EOG", "STI"]
+    assert rec.info.extra["not_eeg"] == {"EOG": "EOG", "STI": "STIM"}
     np.testing.assert_allclose(rec.data(), (volts[[0, 2]] * 1e6).T, rtol=1e-6)
     assert rec.markers() == [(0, "trial-start 1"), (250, "cue"), (1000, "movie"), (1500, "movie end"),
                              (2500, "trial-end 1")]
@@ -340,12 +342,12 @@ def test_xdf_stream_by_name_or_type_with_markers(tmp_path, rng):
     np.testing.assert_allclose(rec.data(), x * 1e6, rtol=1e-6)  # volts in the file, microvolts out
     assert rec.markers() == [(0, "trial-start 1"), (250, "Cues: go"), (625, "Cues: stop"), (750, "Clicks: click"),
                              (1000, "trial-end 1")]
-    with pytest.raises(ValueError, match=r"a\.xdf: stream 'Acc' has channel unit\(s\) \['g'\]"):
+    with pytest.raises(ValueError, match=r"a\.xdf: stream 'Acc' has no EEG channels \(its channel types: Accelerometer\)"):
         read_recording(tmp_path / "a.xdf", stream="acc")
     write_xdf(tmp_path / "b.xdf", [eeg, {**eeg, "name": "Amp2"}])
     with pytest.raises(ValueError, match=r"b\.xdf: 2 streams named or typed 'eeg'; it has 'Amp' \(type 'EEG'\), 'Amp2'"):
         read_recording(tmp_path / "b.xdf")
     assert read_recording(tmp_path / "b.xdf", stream="Amp2").info.name == "Amp2"
     write_xdf(tmp_path / "c.xdf", [{**eeg, "units": ["furlongs"] * 3}])
-    with pytest.raises(ValueError, match=r"c\.xdf: stream 'Amp' has channel unit\(s\) \['furlongs'\]"):
+    with pytest.raises(ValueError, match=r"c\.xdf: stream 'Amp': unknown channel unit\(s\) \['furlongs'\]; expected one of"):
         read_recording(tmp_path / "c.xdf")

@@ -1,5 +1,6 @@
 import dataclasses
 import json
+import re
 
 import numpy as np
 import pytest
@@ -22,16 +23,25 @@ def _trials(participants):
     return synthetic_trials("seed62", participants, (1, 2), trials=3, trial_seconds=8, blinks=False, muscle=False)
 
 
-def test_loso_offline_and_online_report(tmp_path):
+def test_loso_offline_and_online_report(tmp_path, monkeypatch):
+    monkeypatch.setattr("bci_stream.evaluation.CURVE_BIN", 10.0)  # 24-s sessions: three bins
     fset = build_features(_trials(["1", "2", "3"]), 18, LAYOUTS["seed62"].classes, "de", 1.0, 1.0, quiet=True)
-    reports = {norm: evaluate(fset, TrainSettings(norm=norm, epochs=40, quiet=True), "loso", online=True,
-                              session_trials=lambda p: _trials([p]), dataset="synthetic") for norm in ("none", "stratified")}
+    asked = []
+    reports = {norm: evaluate(fset, TrainSettings(norm=norm, epochs=40, quiet=True, seed=7), "loso", online=True,
+                              session_trials=lambda p: asked.append(p) or _trials([p]), dataset="synthetic")
+               for norm in ("none", "stratified")}
+    assert asked == ["1", "2", "3"] * 2  # each fold replays its own held-out participant
     r = reports["stratified"]
-    for key in ("dataset", "features", "norm", "protocol", "classes", "folds", "mean_accuracy", "std_accuracy",
-                "online_mean_accuracy", "online_curve", "confusion"):
-        assert key in r
+    assert {k: r[k] for k in ("dataset", "features", "norm", "protocol", "classes", "model", "epochs", "seed",
+                              "window", "hop")} == {
+        "dataset": "synthetic", "features": "de", "norm": "stratified", "protocol": "loso",
+        "classes": list(LAYOUTS["seed62"].classes), "model": "featurenet", "epochs": 40, "seed": 7, "window": 1.0,
+        "hop": 1.0}
     assert [f["participant"] for f in r["folds"]] == ["1", "2", "3"]
     assert sum(f["n_windows"] for f in r["folds"]) == len(fset.y) == np.asarray(r["confusion"]).sum()
+    assert all(isinstance(v, int) for row in r["confusion"] for v in row)  # counts, as JSON integers
+    on = [f["online_accuracy"] for f in r["folds"]]
+    assert (r["online_mean_accuracy"], r["online_std_accuracy"]) == pytest.approx((np.mean(on), np.std(on)))
     # 8-s trials, 1-s windows at 1-s hop: 8 windows inside each of 6 trials per participant.
     assert all(f["online_windows"] == 6 * 8 for f in r["folds"])
     assert r["live_pass"] and not reports["none"]["live_pass"]  # the live pass is for stratified models
@@ -41,16 +51,19 @@ def test_loso_offline_and_online_report(tmp_path):
     assert r["online_mean_accuracy"] > ONLINE_FLOOR
     # The curve bins every scored window once, and pools to the folds' accuracies.
     curve = r["online_curve"]
+    assert [c["t_start"] for c in curve] == [0.0, 10.0, 20.0]
     assert sum(c["n_windows"] for c in curve) == sum(f["online_windows"] for f in r["folds"])
     pooled = sum(f["online_accuracy"] * f["online_windows"] for f in r["folds"]) / sum(f["online_windows"] for f in r["folds"])
     assert sum(c["accuracy"] * c["n_windows"] for c in curve) / sum(c["n_windows"] for c in curve) == pytest.approx(pooled)
 
 
 def test_online_scoring_takes_each_window_inside_one_trial_with_that_trial_s_label(rng):
-    trials = list(synthetic_trials("seed62", ["P9"], [1], trials=4, trial_seconds=5, seed=3, blinks=False, muscle=False))
+    # 999-sample trials: the window ending at sample 1000 holds the next trial's first sample, so it is not scored.
+    trials = list(synthetic_trials("seed62", ["P9"], [1], trials=4, trial_seconds=4.995, seed=3, blinks=False,
+                                   muscle=False))
     trials[2] = dataclasses.replace(trials[2], label=-1)  # a trial with no label is streamed but not scored
     bundle = default_bundle_for(trials[0].info)
-    scored = replay_session(bundle, trials, "P9", "1", window=1.0, hop=0.5, state_dir=None)
+    scored = replay_session(bundle, trials, window=1.0, hop=0.5, state_dir=None)
     # Reference: the live path's labels for the session in one chunk, scored by hand.
     data = np.concatenate([t.data for t in trials])
     keep = Keep()
@@ -63,12 +76,32 @@ def test_online_scoring_takes_each_window_inside_one_trial_with_that_trial_s_lab
         if first == last and trials[last].label >= 0:
             expected.append((p.window_index / 200.0, bundle.class_names.index(p.label), trials[last].label))
     assert scored == expected
-    # 5-s trials cut into 1-s windows at a 0.5-s hop: 9 inside each of the 3 labelled trials.
-    assert len(expected) == 27 and {y for *_, y in expected} == {t.label for t in trials} - {-1}
+    # 999-sample trials, 200-sample windows at a 100-sample hop: 8 inside each of the 3 labelled trials
+    # (a window is inside trial k when its first and last samples are; by hand: ends 200..900, 1200..1900, ...).
+    assert len(expected) == 24 and {y for *_, y in expected} == {t.label for t in trials} - {-1}
+    assert [round(t * 200) for t, *_ in expected][:9] == [200, 300, 400, 500, 600, 700, 800, 900, 1200]
+    # A session of one trial is scored the same way.
+    assert replay_session(bundle, trials[:1], window=1.0, hop=0.5, state_dir=None) == expected[:8]
+
+
+def test_online_replay_keeps_each_session_s_statistics_under_its_stratum(tmp_path):
+    """Sessions replay as their own strata, saved under (participant, session): a later session's warm-up
+    prior comes from the participant's earlier ones, as live."""
+    trials = list(synthetic_trials("seed62", ["P9"], [1, 2], trials=2, trial_seconds=3, seed=3))
+    bundle = default_bundle_for(trials[0].info)
+    for session in ("1", "2"):
+        replay_session(bundle, [t for t in trials if t.session == session], 1.0, 0.5, tmp_path)
+    saved = sorted(p.name for p in tmp_path.glob(f"{bundle.signature}/*.json"))
+    assert saved == ["P9__1.json", "P9__2.json"], saved
 
 
 def test_kfold_keeps_trials_whole():
-    fset = build_features(_trials(["1", "2"]), 12, LAYOUTS["seed62"].classes, "de", 1.0, 1.0, quiet=True)
+    full = build_features(_trials(["1", "2"]), 12, LAYOUTS["seed62"].classes, "de", 1.0, 1.0, quiet=True)
+    # Trials of 1..8 windows, so the folds' sizes show which trials they hold.
+    keys = list(zip(full.participant, full.session, full.trial))
+    first = {k: keys.index(k) for k in dict.fromkeys(keys)}
+    fset = full.take(np.array([i - first[k] <= j % 8 for i, k in enumerate(keys)
+                               for j in [list(first).index(k)]]))
     masks = dict(folds(fset, "kfold", 3, seed=0))
     assert len(masks) == 3
     assert np.array_equal(sum(m.astype(int) for m in masks.values()), np.ones(len(fset.y), int))  # each window once
@@ -77,15 +110,32 @@ def test_kfold_keeps_trials_whole():
         for key in set(trial_keys):
             inside = test[[k == key for k in trial_keys]]
             assert inside.all() or not inside.any(), f"trial {key} is split across folds"
-    r = evaluate(fset, TrainSettings(epochs=20, quiet=True), "kfold", k=3)
-    assert [f["n_windows"] for f in r["folds"]] == [int(m.sum()) for m in masks.values()]
+    r = evaluate(fset, TrainSettings(epochs=20, quiet=True), "kfold", k=3, dataset="synthetic")
+    assert [f["n_windows"] for f in r["folds"]] == [int(m.sum()) for m in masks.values()]  # folds(seed=0), seeded
+    for bad in (dict(protocol="kfold", online=True, session_trials=_trials), dict(protocol="loso", online=True)):
+        with pytest.raises(ValueError, match=r"^--online replays held-out participants' sessions: it needs "
+                                             r"--protocol loso and the raw data$"):
+            evaluate(fset, TrainSettings(epochs=1, quiet=True), dataset="synthetic", k=3, **bad)
+
+
+def test_sessions_replay_in_natural_order():
+    from bci_stream.evaluation import by_session
+
+    trials = list(synthetic_trials("deap32", ["1"], ["10", "2", "1"], trials=2, trial_seconds=1))
+    assert [[(t.session, t.trial) for t in s] for s in by_session(trials)] == [
+        [("1", 1), ("1", 2)], [("2", 1), ("2", 2)], [("10", 1), ("10", 2)]]
 
 
 def test_evaluate_command_writes_report_and_plots(tmp_path):
-    res = cli_run("evaluate", "--dataset", "synthetic", "--participants", "3", "--sessions", "1", "--trials", "3",
-                  "--trial-seconds", "6", "--epochs", "10", "--online", "--no-live-pass", "--report", tmp_path / "r.json",
-                  "--plots", tmp_path / "plots", "-q", timeout=300)
+    res = cli_run("--progress", "json", "evaluate", "--dataset", "synthetic", "--participants", "3", "--sessions", "1",
+                  "--trials", "3", "--trial-seconds", "6", "--epochs", "10", "--online", "--no-live-pass",
+                  "--report", tmp_path / "r.json", "--plots", tmp_path / "plots", timeout=300)
     assert res.returncode == 0, res.stderr
+    # Progress: one step per fold with its accuracies; the folds' own training stays quiet.
+    progress = [json.loads(line) for line in res.stderr.splitlines() if line.startswith("{")]
+    folds = [p for p in progress if p["task"] != "features"]
+    assert {p["task"] for p in folds} == {"loso stratified"} and folds[-1]["n"] == folds[-1]["total"] == 3
+    assert folds[-1]["done"] and re.fullmatch(r"3: 0\.\d{3} online 0\.\d{3}", folds[-1]["note"])
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["protocol"] == "loso" and len(report["folds"]) == 3 and "online_mean_accuracy" in report
     assert report["live_pass"] is False
@@ -140,6 +190,7 @@ def test_report_table_has_a_row_per_fold_and_the_means():
         r = {"norm": norm, "folds": folds, "mean_accuracy": float(np.mean(acc)), "std_accuracy": float(np.std(acc))}
         return r | ({"online_mean_accuracy": float(np.mean(online))} if online else {})
 
+    assert format_report([report("batch", [0.5, 0.25])]).splitlines()[1] == "1".ljust(12) + "0.500".rjust(20)
     text = format_report([report("stratified", [0.9, 0.7], [0.8, 0.6]), report("batch", [0.5, 0.25])])
     assert text.splitlines() == [
         "participant " + "stratified offline".rjust(20) + "online".rjust(10) + "batch offline".rjust(20),

@@ -77,3 +77,43 @@ def test_unlabelled_foreign_stream_gets_numbered_channels(uid):
             assert src.info.channel_names == ("ch1", "ch2", "ch3", "ch4") and src.info.unit == "microvolts"
     finally:
         del out
+
+
+def test_several_matching_streams_are_an_error_listing_each(uid):
+    """resolve_byprop returns at the first response: without looking on, one of three streams would be decoded."""
+    outs = [pylsl.StreamOutlet(pylsl.StreamInfo(f"{uid}-{i}", f"EEG-{uid}", 2, 100, "float32", f"{uid}-src{i}"))
+            for i in range(3)]
+    try:
+        with pytest.raises(SourceError) as e:
+            open_source(f"lsl:type=EEG-{uid}?timeout=5")
+        host = outs[0].get_info().hostname()
+        for i in range(3):
+            assert f"{uid}-{i} ({uid}-src{i}) on {host}" in str(e.value)
+        assert str(e.value).startswith(f"3 LSL streams match type='EEG-{uid}'") and "lsl:source_id=" in str(e.value)
+        del outs[1:]  # the one left is no longer ambiguous
+        t = time.monotonic()
+        with open_source(f"lsl:type=EEG-{uid}?timeout=5") as src:
+            assert src.info.name == f"{uid}-0"
+        assert time.monotonic() - t < 8  # resolve_wait adds 0.5 s; liblsl's first resolve may add ~5 s
+    finally:
+        del outs
+
+
+def test_second_publisher_of_the_same_labels_is_warned_about(uid, caplog):
+    """Two pipelines with one --name publish two PREFIX-labels; a consumer resolving by name gets either."""
+    from bci_stream.outlets import PredictionOutlet
+
+    other = pylsl.StreamOutlet(pylsl.StreamInfo(f"{uid}-labels", "Markers", 1, 0, "string", f"{uid}-other"))
+    mine = None
+    try:
+        with caplog.at_level("WARNING", "bci_stream.outlets"):
+            mine = PredictionOutlet(uid, ["a", "b"])
+            mine.duplicates.join(timeout=30)  # it looks beside the pipeline
+        warnings = [r.getMessage() for r in caplog.records if r.name == "bci_stream.outlets"]
+        assert len(warnings) == 1
+        assert (f"'{uid}-labels'" in warnings[0] and other.get_info().hostname() in warnings[0]
+                and f"'{uid}-other'" in warnings[0] and "--name" in warnings[0])
+    finally:
+        if mine is not None:
+            mine.close()
+        del other

@@ -3,7 +3,8 @@ import logging
 import numpy as np
 import pytest
 
-from bci_stream.bundle import BundleError, default_bundle_for
+from bci_stream.bundle import default_bundle_for
+from bci_stream.channels import MontageError
 from bci_stream.devices.synthetic import SyntheticEEG
 from bci_stream.pipeline import Pipeline
 from bci_stream.stream import Chunk, StreamInfo
@@ -61,11 +62,12 @@ def test_nan_chunk_is_counted_not_classified(caplog):
     assert "contain NaN/Inf and were not classified" in caplog.text
 
 
-def test_missing_channel_stops_with_clear_error():
+def test_too_many_missing_channels_stop_with_clear_error():
     info, data, ts = _stream(1.0)
     bundle = default_bundle_for(info)
-    partial = StreamInfo("cap-without-oz", [c for c in info.channel_names if c != "OZ"], 200.0)
-    with pytest.raises(BundleError, match=r"'cap-without-oz' lacks channel\(s\) \['OZ'\]"):
+    gone = set(info.channel_names[:16])  # 16 of 62: above the 25 % that may be interpolated
+    partial = StreamInfo("cap-without-16", [c for c in info.channel_names if c not in gone], 200.0)
+    with pytest.raises(MontageError, match=r"'cap-without-16' lacks 16 of model seed62's 62 channels \(26%.*FP1, FPZ"):
         Pipeline(partial, bundle)
 
 

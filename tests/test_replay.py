@@ -163,7 +163,7 @@ def test_replay_real_recording_onto_lsl(real_data_dir, uid):
         markers = _inlet("name", f"{uid}-markers")
         eeg = _inlet("name", uid)  # the replay starts once this consumer is there
         info = eeg.info()
-        labels, units = channel_labels(info)
+        labels, units = channel_labels(info)[:2]
         assert labels == raw.ch_names and set(units) == {"microvolts"}
         assert info.nominal_srate() == 128.0 and info.channel_count() == 32 and info.type() == "EEG"
         data, ts, marks = _pull_all(eeg, len(want), replay, time.monotonic() + 120, markers)

@@ -1,5 +1,7 @@
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bci_stream.ringbuffer import RingBuffer
 from bci_stream.windower import Windower
@@ -82,3 +84,45 @@ def test_a_one_sample_ring_buffer_holds_the_last_sample_with_its_time():
     for capacity, channels in ((0, 1), (1, 0)):
         with pytest.raises(ValueError, match=rf"^ring buffer needs capacity and channels >= 1, got {capacity}, {channels}$"):
             RingBuffer(capacity, channels)
+
+
+@settings(max_examples=200, deadline=None)
+@given(capacity=st.integers(1, 12),
+       ops=st.lists(st.tuples(st.sampled_from(["write", "release"]), st.integers(0, 40)), min_size=1, max_size=25))
+def test_ring_buffer_keeps_the_last_samples_and_counts_each_unread_loss(capacity, ops):
+    """Against a sample-by-sample reference: which samples are held, and how many left unread (never released)."""
+    ring = RingBuffer(capacity, 2)
+    held: list[int] = []  # absolute indices the reference buffer holds, oldest first
+    released = lost = written = 0
+    for op, k in ops:
+        if op == "release":
+            ring.release(k)
+            released = max(released, min(k, written))
+            continue
+        ring.write(np.stack([np.arange(written, written + k)] * 2, axis=1).astype(np.float32),
+                   np.arange(written, written + k) * 0.5)
+        for index in range(written, written + k):
+            held.append(index)
+            if len(held) > capacity:
+                gone = held.pop(0)
+                lost += gone >= released
+                released = max(released, gone + 1)  # a lost sample cannot be released any more
+        written += k
+        assert ring.overwritten == lost and ring.n_written == written and ring.oldest == (held[0] if held else 0)
+        if held:
+            out = np.empty((2, len(held)), np.float32)
+            np.testing.assert_array_equal(ring.read(held[0], written, out)[0], held)
+            assert ring.timestamp(held[-1]) == held[-1] * 0.5
+
+
+def test_ring_buffer_refuses_what_it_does_not_hold_by_name():
+    ring = RingBuffer(4, 1)
+    ring.write(np.arange(6, dtype=np.float32)[:, None], np.arange(6.0))
+    out = np.empty((1, 4), np.float32)
+    assert ring.read(3, 3, out).shape == (1, 4)  # an empty range is fine
+    for start, stop in ((1, 3), (4, 7), (5, 4)):
+        with pytest.raises(IndexError, match=rf"^samples \[{start}, {stop}\) not held; buffer holds \[2, 6\)$"):
+            ring.read(start, stop, out)
+    for index in (1, 6):
+        with pytest.raises(IndexError, match=rf"^sample {index} not held; buffer holds \[2, 6\)$"):
+            ring.timestamp(index)
