@@ -23,14 +23,24 @@ def _trials(participants):
     return synthetic_trials("seed62", participants, (1, 2), trials=3, trial_seconds=8, blinks=False, muscle=False)
 
 
-def test_loso_offline_and_online_report(tmp_path, monkeypatch):
+def _progress(err: str) -> list[dict]:
+    return [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+
+
+def test_loso_offline_and_online_report(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr("bci_stream.evaluation.CURVE_BIN", 10.0)  # 24-s sessions: three bins
+    monkeypatch.setenv("BCI_STREAM_PROGRESS", "json")
     fset = build_features(_trials(["1", "2", "3"]), 18, LAYOUTS["seed62"].classes, "de", 1.0, 1.0, quiet=True)
     asked = []
-    reports = {norm: evaluate(fset, TrainSettings(norm=norm, epochs=40, quiet=True, seed=7), "loso", online=True,
-                              session_trials=lambda p: asked.append(p) or _trials([p]), dataset="synthetic")
+    reports = {norm: evaluate(fset, TrainSettings(norm=norm, epochs=40, quiet=norm == "none", seed=7), "loso",
+                              online=True, session_trials=lambda p: asked.append(p) or _trials([p]), dataset="synthetic")
                for norm in ("none", "stratified")}
     assert asked == ["1", "2", "3"] * 2  # each fold replays its own held-out participant
+    # Progress: a step per fold with its accuracies, from the non-quiet run only; the folds' training stays quiet.
+    progress = _progress(capsys.readouterr().err)
+    assert {p["task"] for p in progress} == {"loso stratified"} and progress[-1]["done"]
+    assert (progress[-1]["n"], progress[-1]["total"]) == (3, 3)
+    assert re.fullmatch(r"3: [01]\.\d{3} online [01]\.\d{3}", progress[-1]["note"]), progress[-1]
     r = reports["stratified"]
     assert {k: r[k] for k in ("dataset", "features", "norm", "protocol", "classes", "model", "epochs", "seed",
                               "window", "hop")} == {
@@ -40,6 +50,8 @@ def test_loso_offline_and_online_report(tmp_path, monkeypatch):
     assert [f["participant"] for f in r["folds"]] == ["1", "2", "3"]
     assert sum(f["n_windows"] for f in r["folds"]) == len(fset.y) == np.asarray(r["confusion"]).sum()
     assert all(isinstance(v, int) for row in r["confusion"] for v in row)  # counts, as JSON integers
+    off = [f["accuracy"] for f in r["folds"]]
+    assert (r["mean_accuracy"], r["std_accuracy"]) == pytest.approx((np.mean(off), np.std(off)))
     on = [f["online_accuracy"] for f in r["folds"]]
     assert (r["online_mean_accuracy"], r["online_std_accuracy"]) == pytest.approx((np.mean(on), np.std(on)))
     # 8-s trials, 1-s windows at 1-s hop: 8 windows inside each of 6 trials per participant.
@@ -95,7 +107,7 @@ def test_online_replay_keeps_each_session_s_statistics_under_its_stratum(tmp_pat
     assert saved == ["P9__1.json", "P9__2.json"], saved
 
 
-def test_kfold_keeps_trials_whole():
+def test_kfold_keeps_trials_whole(monkeypatch, capsys):
     full = build_features(_trials(["1", "2"]), 12, LAYOUTS["seed62"].classes, "de", 1.0, 1.0, quiet=True)
     # Trials of 1..8 windows, so the folds' sizes show which trials they hold.
     keys = list(zip(full.participant, full.session, full.trial))
@@ -110,8 +122,16 @@ def test_kfold_keeps_trials_whole():
         for key in set(trial_keys):
             inside = test[[k == key for k in trial_keys]]
             assert inside.all() or not inside.any(), f"trial {key} is split across folds"
-    r = evaluate(fset, TrainSettings(epochs=20, quiet=True), "kfold", k=3, dataset="synthetic")
+    monkeypatch.setenv("BCI_STREAM_PROGRESS", "json")
+    capsys.readouterr()
+    r = evaluate(fset, TrainSettings(epochs=20), "kfold", k=3, dataset="synthetic")
     assert [f["n_windows"] for f in r["folds"]] == [int(m.sum()) for m in masks.values()]  # folds(seed=0), seeded
+    progress = _progress(capsys.readouterr().err)
+    assert {p["task"] for p in progress} == {"kfold stratified"}  # k steps; the folds' training stays quiet
+    assert (progress[-1]["n"], progress[-1]["total"]) == (3, 3)
+    assert re.fullmatch(r"fold3: [01]\.\d{3}", progress[-1]["note"]), progress[-1]
+    with pytest.raises(ValueError, match="^kfold needs the number of folds$"):
+        evaluate(fset, TrainSettings(epochs=1, quiet=True), "kfold", dataset="synthetic")
     for bad in (dict(protocol="kfold", online=True, session_trials=_trials), dict(protocol="loso", online=True)):
         with pytest.raises(ValueError, match=r"^--online replays held-out participants' sessions: it needs "
                                              r"--protocol loso and the raw data$"):
@@ -135,7 +155,7 @@ def test_evaluate_command_writes_report_and_plots(tmp_path):
     progress = [json.loads(line) for line in res.stderr.splitlines() if line.startswith("{")]
     folds = [p for p in progress if p["task"] != "features"]
     assert {p["task"] for p in folds} == {"loso stratified"} and folds[-1]["n"] == folds[-1]["total"] == 3
-    assert folds[-1]["done"] and re.fullmatch(r"3: 0\.\d{3} online 0\.\d{3}", folds[-1]["note"])
+    assert folds[-1]["done"] and re.fullmatch(r"3: [01]\.\d{3} online [01]\.\d{3}", folds[-1]["note"])
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["protocol"] == "loso" and len(report["folds"]) == 3 and "online_mean_accuracy" in report
     assert report["live_pass"] is False
