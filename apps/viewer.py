@@ -172,13 +172,14 @@ class PipelineFeed:
                  seed: int | None):
         import torch
 
-        from bci_stream.session import LiveSession, SessionOptions, resolve_bundle
+        from bci_stream.session import LiveSession, SessionOptions, resolve_bundle, warn_if_synthetic
         from bci_stream.sources import open_source
 
         torch.set_num_threads(1)
         self.source = open_source(spec, participant=participant, session=session, seed=seed)
         try:
             bundle = resolve_bundle(model, self.source.info)
+            warn_if_synthetic(bundle, self.source.info)
             self.state = ViewState(self.source.info, bundle.class_names)
             self.live = LiveSession(self.source.info, bundle, SessionOptions(participant, session),
                                     sinks=[self.state], hooks=[self.state.add_chunk])

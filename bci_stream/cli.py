@@ -122,7 +122,7 @@ def cmd_run(args) -> int:
     import torch
 
     from bci_stream.channels import MAX_INTERPOLATED
-    from bci_stream.session import LiveSession, Outputs, SessionOptions, resolve_bundle
+    from bci_stream.session import LiveSession, Outputs, SessionOptions, resolve_bundle, warn_if_synthetic
     from bci_stream.sources import open_source
 
     _check_device(args.device)
@@ -134,6 +134,7 @@ def cmd_run(args) -> int:
                                  settings["filters"], state_dir, args.fresh, settings["rename"],
                                  MAX_INTERPOLATED if args.max_interpolated is None else args.max_interpolated)
         bundle = resolve_bundle(args.model, source.info, options)
+        warn_if_synthetic(bundle, source.info)
         model_name = bundle.name or Path(args.model or "").name
         outputs = Outputs(args.name, console=not args.quiet, log=args.log, control=args.control,
                           quality=config.thresholds(settings))
@@ -426,10 +427,15 @@ def _summary(obj) -> str:
 
 
 def _datasets(read_from_files: bool = False) -> dict:
-    """Registered dataset classes by name; only those read from a folder with ``read_from_files``."""
+    """Registered dataset classes by name; with ``read_from_files`` only those read from a folder."""
     from bci_stream import registry
 
     return {name: d for name, d in registry.datasets().items() if d.needs_root or not read_from_files}
+
+
+def _file_formats() -> dict:
+    """Registered datasets with a file format of their own, which ``replay`` reads with their options."""
+    return {name: d for name, d in _datasets(True).items() if d.has_file_format()}
 
 
 def _add_dataset_options(parser: argparse.ArgumentParser, datasets: dict, baseline: bool = False) -> None:
@@ -593,7 +599,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--name", default="bci-stream-replay", help="LSL stream name; markers go on NAME-markers")
     rp.add_argument("--trial", type=_COUNT, help="replay only this trial (numbered from 1)")
     rp.add_argument("--stream", help="XDF: name or type of the EEG stream (default: the one of type EEG)")
-    _add_dataset_options(rp, _datasets(read_from_files=True))
+    _add_dataset_options(rp, _file_formats())
     rp.add_argument("--wait", type=_number(float, 0, inclusive=True, what="seconds"), default=None,
                     help="seconds to wait for a consumer of the EEG stream first; 0 = start at once (default: up to "
                          f"{_REPLAY_AUTO_WAIT:g} s when one pass lasts under {_REPLAY_SHORT:g} s and not --loop, "

@@ -140,6 +140,11 @@ class Dataset(abc.ABC):
                 "participants": list(sessions), "sessions": sessions}
 
     @classmethod
+    def has_file_format(cls) -> bool:
+        """Whether it has a file format of its own (it overrides ``claims``), which replay reads with its options."""
+        return cls.claims.__func__ is not Dataset.claims.__func__
+
+    @classmethod
     def claims(cls, path: Path) -> bool:
         """Whether ``path`` is in this dataset's own file format, which ``read_file`` replays alone."""
         return False

@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import sys
+import types
 from importlib.metadata import version
 from pathlib import Path
 
@@ -40,17 +41,33 @@ def default_cache_dir() -> Path:
 
 
 def code_version(dataset: Dataset, features: str) -> str:
-    """A digest of the code that turns this dataset's files into these features: the feature's module, the
-    dataset's reader, the batch path and its filters. An edit to any of them misses the cache, where the
-    package version alone (bumped by hand, if ever) would serve stale features."""
+    """A digest of the code that turns this dataset's files into these features: every bci_stream module the
+    feature's module, the dataset's reader, the batch path, its filters and the montage mapping use, directly
+    or through each other. An edit to any of them misses the cache, where the package version alone (bumped by
+    hand, if ever) would serve stale features."""
     extractor = registry.load_plugin("features", features)
-    modules = {sys.modules[extractor.compute.__module__], sys.modules[type(dataset).__module__],
-               sys.modules[build_features.__module__], sys.modules[FilterSpec.__module__],
-               sys.modules[onto_montage.__module__], sys.modules["bci_stream.montages"]}
+    roots = (extractor.compute.__module__, type(dataset).__module__, build_features.__module__,
+             FilterSpec.__module__, onto_montage.__module__)
+    modules: set[types.ModuleType] = set()
+    for name in roots:  # a root may be another package's (a feature plug-in); what it uses is followed in ours
+        modules.add(sys.modules[name])
+        _used(sys.modules[name], modules, follow=True)
     digest = hashlib.sha256()
     for module in sorted(modules, key=lambda m: m.__name__):
         digest.update(Path(module.__file__).read_bytes())
     return digest.hexdigest()[:16]
+
+
+def _used(module: types.ModuleType, into: set, follow: bool = False) -> None:
+    """The bci_stream modules ``module`` uses (modules and objects in its namespace), transitively, into ``into``."""
+    if not follow:
+        if module in into or not module.__name__.startswith("bci_stream") or not getattr(module, "__file__", None):
+            return
+        into.add(module)
+    for value in vars(module).values():
+        used = value if isinstance(value, types.ModuleType) else sys.modules.get(getattr(value, "__module__", "") or "")
+        if used is not None and used is not module:
+            _used(used, into)
 
 
 def cache_key(files, params: dict) -> str:

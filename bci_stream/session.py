@@ -44,6 +44,14 @@ def resolve_bundle(model: str | None, info: StreamInfo, options: SessionOptions 
     return default_bundle_for(info, options.rename, options.max_interpolated)
 
 
+def warn_if_synthetic(bundle: ModelBundle, info: StreamInfo) -> None:
+    """Once, at the start of a live run: a model trained on generated EEG says nothing about a real person."""
+    if bundle.synthetic and info.device != GENERATED:
+        log.warning("model %r was trained on %s, not on real EEG: its labels for stream %r demonstrate the "
+                    "pipeline and mean nothing about this person; train a model on real recordings for that",
+                    bundle.name, bundle.describe_provenance(), info.name)
+
+
 @dataclass
 class SessionOptions:
     """How to decode: the stratum, the model's timing and filters (None keeps the model's), where state lives."""
@@ -84,10 +92,6 @@ class LiveSession:
         overrides = {k: None if v == "off" else v for k, v in options.filters.items() if v is not None}
         check_overrides(overrides, info.srate, info.name)  # the model's own filters may exceed Nyquist, not these
         filters = {**bundle.filters, **overrides}
-        if bundle.synthetic and info.device != GENERATED:
-            log.warning("model %r was trained on %s, not on real EEG: its labels for stream %r demonstrate the "
-                        "pipeline and mean nothing about this person; train a model on real recordings for that",
-                        bundle.name, bundle.describe_provenance(), info.name)
         meta = {"model_provenance": bundle.describe_provenance(), "model_synthetic": bundle.synthetic, **(meta or {})}
         sinks = list(sinks)
         self.outlet = None

@@ -98,6 +98,15 @@ def read_mne(path) -> Recording:
         raise ValueError(f"EEG file {path}: MNE cannot read it ({e.__class__.__name__}: {e}); expected a format "
                          "mne.io.read_raw supports (EDF, BDF, FIF, EEGLAB .set, BrainVision .vhdr, .cnt, GDF, ...) "
                          "or XDF") from None
+    return raw_recording(raw, path)
+
+
+def mne_info(raw, path: Path) -> tuple[StreamInfo, np.ndarray]:
+    """``(info, picks)``: an MNE Raw's EEG channels by type (bad ones too, named in ``extra["bads"]``) with the
+    positions its montage gives, and their indices. Separate from ``raw_recording`` so that a dataset can learn
+    a file's layout from its header without reading its samples."""
+    import mne
+
     picks = mne.pick_types(raw.info, eeg=True, exclude=[])
     if not len(picks):
         kinds = sorted(set(raw.get_channel_types()))
@@ -105,9 +114,21 @@ def read_mne(path) -> Recording:
     names = [raw.ch_names[i] for i in picks]
     types = dict(zip(raw.ch_names, (t.upper() for t in raw.get_channel_types())))
     not_eeg = {c: types[c] for c in raw.ch_names if c not in names}
-    if not_eeg:
-        log.info("%s: using its %d EEG channels; left out by type: %s", path, len(names),
-                 ", ".join(f"{c} ({t})" for c, t in not_eeg.items()))
+    locs = {raw.ch_names[i]: tuple(map(float, raw.info["chs"][i]["loc"][:3])) for i in picks}
+    positions = {c: xyz for c, xyz in locs.items() if np.all(np.isfinite(xyz)) and np.any(xyz)}
+    info = StreamInfo(path.stem, names, raw.info["sfreq"], "microvolts", source_id=f"file:{path.name}",
+                      device="recorded file", positions=positions,
+                      extra={"file": str(path), "not_eeg": not_eeg, "bads": list(raw.info["bads"])})
+    return info, picks
+
+
+def raw_recording(raw, path: Path) -> Recording:
+    """An MNE Raw, from whichever reader (``mne.io.read_raw``, ``mne_bids.read_raw_bids``): its EEG channels in
+    microvolts and its annotations at sample indices."""
+    info, picks = mne_info(raw, path)
+    if info.extra["not_eeg"]:
+        log.info("%s: using its %d EEG channels; left out by type: %s", path, info.n_channels,
+                 ", ".join(f"{c} ({t})" for c, t in info.extra["not_eeg"].items()))
     data = (raw.get_data(picks=picks) * 1e6).T.astype(np.float32)
     ann = raw.annotations
     onsets = raw.time_as_index(ann.onset, use_rounding=True, origin=ann.orig_time) if len(ann) else []
@@ -115,11 +136,6 @@ def read_mne(path) -> Recording:
     ends = np.clip(starts + np.round(np.asarray(ann.duration) * raw.info["sfreq"]).astype(np.int64), starts, len(data))
     annotations = [Annotation(int(a), int(b - a), str(t)) for a, b, t in zip(starts, ends, ann.description)]
     subject = (raw.info.get("subject_info") or {}).get("his_id") or path.stem
-    locs = {raw.ch_names[i]: tuple(map(float, raw.info["chs"][i]["loc"][:3])) for i in picks}
-    positions = {c: xyz for c, xyz in locs.items() if np.all(np.isfinite(xyz)) and np.any(xyz)}
-    info = StreamInfo(path.stem, names, raw.info["sfreq"], "microvolts", source_id=f"file:{path.name}",
-                      device="recorded file", positions=positions,
-                      extra={"file": str(path), "not_eeg": not_eeg, "bads": list(raw.info["bads"])})
     return Recording(path, info, (), [Trial(str(subject), "1", 1, -1, data, info)], annotations)
 
 
@@ -191,10 +207,10 @@ def _file_options(dataset) -> dict:
 
 
 def reader_options() -> dict:
-    """Type of every option some file reader takes: XDF's stream and those of datasets read from files."""
+    """Type of every option some file reader takes: XDF's stream and those of datasets with a file format."""
     out = {"stream": str}
     for dataset in registry.datasets().values():
-        if dataset.needs_root:
+        if dataset.has_file_format():
             out |= _file_options(dataset)
     return out
 

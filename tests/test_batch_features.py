@@ -214,3 +214,16 @@ def test_cache_misses_when_the_feature_code_changes(seed_dir, tmp_path, monkeypa
         np.testing.assert_allclose(np.load(second)["X"], 2 * np.load(first)["X"], rtol=1e-5)
     finally:
         sys.modules.pop("toyfeat", None)
+
+
+def test_cache_key_covers_the_code_a_dataset_reads_through():
+    """A dataset's reader uses shared code (BIDS and recordings cut trials in datasets/events.py and read files with
+    devices/files.py): an edit there must miss the cache too."""
+    import bci_stream.datasets.bids
+    import bci_stream.datasets.events
+    import bci_stream.devices.files
+    from bci_stream.featurecache import _used
+
+    modules: set = set()
+    _used(bci_stream.datasets.bids, modules)
+    assert {bci_stream.datasets.events, bci_stream.devices.files} <= modules

@@ -55,10 +55,11 @@ def open_dataset(name, root=None, **options):
 
 
 def test_registry_lists_the_datasets_and_names_the_installed_ones():
-    assert registry.dataset_names() == ["deap", "seed", "synthetic"]
+    assert registry.dataset_names() == ["bids", "deap", "recordings", "seed", "synthetic"]
     assert registry.load_dataset("deap") is deap.DeapDataset
-    assert [d.name for d in registry.datasets().values()] == ["deap", "seed", "synthetic"]
-    with pytest.raises(UnknownNameError, match=r"unknown dataset 'dreamer'; installed datasets: deap, seed, synthetic"):
+    assert [d.name for d in registry.datasets().values()] == ["bids", "deap", "recordings", "seed", "synthetic"]
+    with pytest.raises(UnknownNameError, match=r"unknown dataset 'dreamer'; installed datasets: bids, deap, recordings, "
+                                               r"seed, synthetic"):
         registry.load_dataset("dreamer")
 
 
@@ -66,7 +67,8 @@ def test_cli_flags_come_from_the_registered_options(tmp_path, rng, capsys):
     with pytest.raises(SystemExit):
         cli.main(["train", "--help"])
     out = capsys.readouterr().out
-    assert "--dataset {deap,seed,synthetic}" in out and "deap dataset:" in out and "synthetic dataset:" in out
+    assert "--dataset {bids,deap,recordings,seed,synthetic}" in out
+    assert "deap dataset:" in out and "synthetic dataset:" in out
     assert "--target {valence,arousal,valence-arousal}" in out and "--trial-seconds TRIAL_SECONDS" in out
     assert f"--layout {{{','.join(LAYOUTS)}}}" in out and "deap-cnn, deap-dnn, featurenet" in out
 
@@ -74,7 +76,8 @@ def test_cli_flags_come_from_the_registered_options(tmp_path, rng, capsys):
     write_seed(folder, "1_20131027.mat", rng, n_trials=3, samples=(200, 201))
     write_seed_labels(folder, [1, 0, -1])
     for argv, message in [(["--target", "arousal"], "--target is an option of dataset deap, not seed"),
-                          (["--trial-seconds", "3"], "--trial-seconds is an option of dataset synthetic, not seed")]:
+                          (["--trial-seconds", "3"],
+                           "--trial-seconds is an option of dataset bids, recordings, synthetic, not seed")]:
         assert cli.main(["evaluate", str(folder), "--dataset", "seed", *argv]) == 2
         err = capsys.readouterr().err
         assert err == f"bci-stream evaluate: error: {message}\n"
@@ -303,7 +306,8 @@ def _xdf_chunk(tag: int, content: bytes) -> bytes:
 
 
 def write_xdf(path, streams):
-    """A minimal XDF 1.0 file (file header, stream headers, one samples chunk and a footer per stream)."""
+    """A minimal XDF 1.0 file (file header, stream headers, one samples chunk, its ``clock_offsets``
+    ``[(collection time, offset)]`` and a footer per stream)."""
     out = [b"XDF:", _xdf_chunk(1, b'<?xml version="1.0"?><info><version>1.0</version></info>')]
     for sid, s in enumerate(streams, 1):
         chans = "".join(f"<channel><label>{lab}</label><unit>{u}</unit><type>{s['type']}</type></channel>"
@@ -321,6 +325,7 @@ def write_xdf(path, streams):
             else:
                 body += np.asarray(v, "<f4").tobytes()
         out.append(_xdf_chunk(3, bytes(body)))
+        out += [_xdf_chunk(4, struct.pack("<Idd", sid, t, v)) for t, v in s.get("clock_offsets", ())]
         foot = (f'<?xml version="1.0"?><info><first_timestamp>{s["ts"][0]}</first_timestamp><last_timestamp>'
                 f'{s["ts"][-1]}</last_timestamp><sample_count>{len(s["ts"])}</sample_count></info>')
         out.append(_xdf_chunk(6, struct.pack("<I", sid) + foot.encode()))
