@@ -119,11 +119,13 @@ def test_markers_on_an_offset_clock_cut_trials_to_the_sample(written, caplog):
 
 
 def test_evaluate_online_on_recordings(written, tmp_path):
+    """On a headset's montage too: Iz, which the recordings lack, is interpolated offline and in the online replay."""
     root, *_ = written
     res = cli_run("evaluate", root, "--dataset", "recordings", "--events", EVENTS, "--trial-end", "end",
-                  "--protocol", "loso", "--online", "--epochs", "5", "--no-live-pass", "--report", tmp_path / "r.json", "-q",
-                  timeout=300)
+                  "--channels", "FP1,FZ,CZ,PZ,O1,O2,T7,T8,Iz", "--protocol", "loso", "--online", "--epochs", "5",
+                  "--no-live-pass", "--report", tmp_path / "r.json", "-q", timeout=300)
     assert res.returncode == 0, res.stderr
+    assert "montage: training on 9 channel(s): FP1, FZ, CZ, PZ, O1, O2, T7, T8, Iz" in res.stderr
     r = json.loads((tmp_path / "r.json").read_text())
     assert set(r) == REPORT_KEYS and r["dataset"] == "recordings"
     assert [f["participant"] for f in r["folds"]] == ["P1", "P2", "P3"] and all(f["online_windows"] for f in r["folds"])
