@@ -104,9 +104,11 @@ class ModelBundle:
         return f"{self.features}-{len(self.channels)}ch-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
 
     def channel_map(self, info: StreamInfo, rename: dict[str, str] | None = None,
-                    max_interpolated: float = MAX_INTERPOLATED) -> ChannelMap:
-        """How the stream's channels feed this model: matched by name, the missing ones interpolated."""
-        return match(self.channels, info, rename, max_interpolated, f"model {self.name or self.architecture}")
+                    max_interpolated: float = MAX_INTERPOLATED, exclude: frozenset[str] = frozenset()) -> ChannelMap:
+        """How the stream's channels feed this model: matched by name, the missing (or ``exclude``d) ones
+        interpolated."""
+        return match(self.channels, info, rename, max_interpolated, f"model {self.name or self.architecture}",
+                     exclude)
 
     def unit_scale(self, info: StreamInfo) -> float:
         """Factor from the stream's unit to the model's."""

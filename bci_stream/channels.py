@@ -63,6 +63,7 @@ class ChannelMap:
     unused: tuple[str, ...] = ()  # the stream's EEG channels that feed nothing
     left_out: dict[str, str] = field(default_factory=dict)  # stream label -> its type, for channels not EEG
     renamed: dict[str, str] = field(default_factory=dict)
+    excluded: frozenset[str] = frozenset()  # the stream's channels found bad live, read as if absent
 
     @property
     def identity(self) -> bool:
@@ -87,6 +88,8 @@ class ChannelMap:
         if self.interpolated:
             lines.append(f"  interpolated (spherical spline from {len(self.picks)} channels): "
                          f"{len(self.interpolated)}: {names_list(self.interpolated)}")
+        if self.excluded:
+            lines.append(f"  excluded as bad: {names_list(sorted(self.excluded))}")
         if self.unused:
             lines.append(f"  unused: {len(self.unused)} of the stream's EEG channels: {names_list(self.unused)}")
         if self.left_out:
@@ -102,8 +105,9 @@ def check_rename(info: StreamInfo, rename: dict[str, str]) -> None:
                            f"its channels: {names_list(info.channel_names)}")
 
 
-def _labels(info: StreamInfo, rename: dict[str, str]) -> tuple[dict[str, int], dict[str, str]]:
-    """Canonical name -> column of the stream's EEG channels, and its non-EEG channels with their types."""
+def _labels(info: StreamInfo, rename: dict[str, str], exclude=frozenset()) -> tuple[dict[str, int], dict[str, str]]:
+    """Canonical name -> column of the stream's EEG channels (less ``exclude``), and its non-EEG channels with
+    their types."""
     check_rename(info, rename)
     if not any(map(info.is_eeg, range(info.n_channels))):
         raise MontageError(f"stream {info.name!r} declares no EEG channels (its channel types: "
@@ -113,6 +117,8 @@ def _labels(info: StreamInfo, rename: dict[str, str]) -> tuple[dict[str, int], d
     for i, label in enumerate(info.channel_names):
         if not info.is_eeg(i):
             left_out[label] = info.channel_types[i]
+            continue
+        if label in exclude:
             continue
         name = canonical(rename.get(label, label))
         if name in by_name:
@@ -138,12 +144,14 @@ def spline_matrix(sources: list[np.ndarray], targets: list[np.ndarray]) -> np.nd
 
 
 def match(model: list[str] | tuple[str, ...], info: StreamInfo, rename: dict[str, str] | None = None,
-          max_interpolated: float = MAX_INTERPOLATED, model_name: str = "the model") -> ChannelMap:
-    """The map from ``info``'s channels onto ``model``'s, interpolating what is missing within the limits."""
+          max_interpolated: float = MAX_INTERPOLATED, model_name: str = "the model",
+          exclude: frozenset[str] = frozenset()) -> ChannelMap:
+    """The map from ``info``'s channels onto ``model``'s, interpolating what is missing within the limits;
+    the stream's channels in ``exclude`` (bad ones) are read as if the stream had none of that name."""
     if not 0 <= max_interpolated <= 1:
         raise ValueError(f"--max-interpolated {max_interpolated:g}: expected a fraction in [0, 1]")
     rename = dict(rename or {})
-    by_name, left_out = _labels(info, rename)
+    by_name, left_out = _labels(info, rename, exclude)
     model = tuple(model)
     columns = {m: by_name[canonical(m)] for m in model if canonical(m) in by_name}
     columns |= _by_position([m for m in model if m not in columns], info, by_name, set(columns.values()))
@@ -154,7 +162,8 @@ def match(model: list[str] | tuple[str, ...], info: StreamInfo, rename: dict[str
     else:
         picks, matrix = np.array([columns[m] for m in model]), None
     unused = tuple(info.channel_names[i] for i in sorted(set(by_name.values()) - set(picks.tolist())))
-    return ChannelMap(info.name, model, picks, matrix, matched, tuple(missing), unused, left_out, rename)
+    return ChannelMap(info.name, model, picks, matrix, matched, tuple(missing), unused, left_out, rename,
+                      frozenset(exclude))
 
 
 def _position(info: StreamInfo, name: str, column: int) -> np.ndarray | None:

@@ -118,6 +118,11 @@ def cmd_run(args) -> int:
         return 0
     if not args.source:
         raise SystemExit("bci-stream run: no source; give --source or `source` in the --config file")
+    from bci_stream.stratified import check_name
+
+    for option in ("participant", "session"):  # those of the config file were checked as it was read
+        if getattr(args, option) is not None:
+            check_name(getattr(args, option), f"--{option}")
 
     import torch
 
@@ -132,7 +137,8 @@ def cmd_run(args) -> int:
         state_dir = None if args.no_state else Path(args.state_dir) if args.state_dir else _default_state_dir()
         options = SessionOptions(args.participant, args.session, args.window, args.hop, args.device,
                                  settings["filters"], state_dir, args.fresh, settings["rename"],
-                                 MAX_INTERPOLATED if args.max_interpolated is None else args.max_interpolated)
+                                 MAX_INTERPOLATED if args.max_interpolated is None else args.max_interpolated,
+                                 checkpoint=args.checkpoint)
         bundle = resolve_bundle(args.model, source.info, options)
         warn_if_synthetic(bundle, source.info)
         model_name = bundle.name or Path(args.model or "").name
@@ -150,7 +156,8 @@ def cmd_run(args) -> int:
             live.close()
         s = live.pipeline.summary()
         print(f"done: {s['predictions']} predictions from {s['windows']} windows, "
-              f"{s['rejected_nonfinite']} rejected (NaN/Inf)", file=sys.stderr)
+              f"{s['rejected_nonfinite']} rejected (NaN/Inf), {s['lost_samples']} samples lost in {s['gaps']} gap(s)",
+              file=sys.stderr)
         for stage, v in s["stage_ms"].items():
             print(f"  {stage:<10} p50 {v['p50']:.3f} ms  p99 {v['p99']:.3f} ms", file=sys.stderr)
     return 0
@@ -361,7 +368,7 @@ def cmd_replay(args) -> int:
     from bci_stream.progress import Progress
     from bci_stream.stream import StreamInfo
 
-    opts = _dataset_options(args) | ({"stream": args.stream} if args.stream is not None else {})
+    opts = _dataset_options(args) | {k: v for k, v in (("stream", args.stream), ("unit", args.unit)) if v is not None}
     src = FileSource(args.path, speed=args.speed, realtime=True, loop=args.loop, trial=args.trial, **opts)
     rec, g = src.recording, src.info
     info = StreamInfo(args.name, g.channel_names, g.srate, g.unit, source_id=f"bci-stream-replay:{args.name}",
@@ -515,6 +522,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--state-dir", help=f"where per-stratum normalizer statistics persist (default {_default_state_dir()})")
     r.add_argument("--no-state", action="store_true", default=None, help="neither resume nor save normalizer statistics")
     r.add_argument("--fresh", action="store_true", help="start this stratum's statistics empty")
+    r.add_argument("--checkpoint", type=_SECONDS, metavar="SECONDS",
+                   help="save the current stratum's statistics this often while running (default 10)")
     r.add_argument("-q", "--quiet", action=argparse.BooleanOptionalAction, help="no line per prediction")
     r.add_argument("--bandpass", type=_bandpass, help="LOW,HIGH in Hz or off (default: the model's)")
     r.add_argument("--notch", type=_off_or_float, help="mains notch in Hz or off (default: the model's)")
@@ -599,6 +608,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--name", default="bci-stream-replay", help="LSL stream name; markers go on NAME-markers")
     rp.add_argument("--trial", type=_COUNT, help="replay only this trial (numbered from 1)")
     rp.add_argument("--stream", help="XDF: name or type of the EEG stream (default: the one of type EEG)")
+    rp.add_argument("--unit", help="MNE files and XDF: the unit the file's EEG really is in, where its reader or its "
+                                   "metadata says otherwise (e.g. microvolts)")
     _add_dataset_options(rp, _file_formats())
     rp.add_argument("--wait", type=_number(float, 0, inclusive=True, what="seconds"), default=None,
                     help="seconds to wait for a consumer of the EEG stream first; 0 = start at once (default: up to "

@@ -22,6 +22,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from bci_stream.quality import Thresholds
+from bci_stream.stratified import NAME_RULE, name_problem
 
 
 class ConfigError(ValueError):
@@ -30,6 +31,10 @@ class ConfigError(ValueError):
 
 def _number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _name(v) -> bool:
+    return isinstance(v, str) and name_problem(v) is None
 
 
 def _off_or(check, what: str):
@@ -41,8 +46,8 @@ SCHEMA: dict[str, dict[str, tuple]] = {
     "": {
         "source": (lambda v: isinstance(v, str), "a string", "required"),
         "model": (lambda v: isinstance(v, str), "a path", "the bundled model matching the source"),
-        "participant": (lambda v: isinstance(v, str), "a string", "anonymous"),
-        "session": (lambda v: isinstance(v, str), "a string", "1, or a fresh id without a participant"),
+        "participant": (_name, f"a name of {NAME_RULE}", "anonymous"),
+        "session": (_name, f"a name of {NAME_RULE}", "1, or a fresh id without a participant"),
         "window": (lambda v: _number(v) and v > 0, "seconds > 0", "the model's"),
         "hop": (lambda v: _number(v) and v > 0, "seconds > 0", "the model's"),
         "duration": (lambda v: _number(v) and v > 0, "seconds > 0", "until interrupted"),
@@ -51,6 +56,7 @@ SCHEMA: dict[str, dict[str, tuple]] = {
         "control": (lambda v: isinstance(v, str), "an LSL stream name", "no live stratum control"),
         "state_dir": (lambda v: isinstance(v, str), "a path", "bci-stream/normalizer under $XDG_STATE_HOME or ~/.local/state"),
         "no_state": (lambda v: isinstance(v, bool), "true or false", "false"),
+        "checkpoint": (lambda v: _number(v) and v > 0, "seconds > 0", "10 s"),
         "max_interpolated": (lambda v: _number(v) and 0 <= v <= 1, "a fraction in [0, 1]",
                              "0.25 of the model's channels"),
     },
@@ -70,7 +76,8 @@ SCHEMA: dict[str, dict[str, tuple]] = {
 }
 PATHS = {"model", "state_dir", "log"}
 #: What a setting is when neither file nor flag gives it (everything else: unset).
-DEFAULTS = {"name": "bci-stream", "device": "cpu", "no_state": False, "quiet": False, **asdict(Thresholds())}
+DEFAULTS = {"name": "bci-stream", "device": "cpu", "no_state": False, "checkpoint": 10.0, "quiet": False,
+            **asdict(Thresholds())}
 #: Settings the ``run`` command reads from its flags of the same name (``quality`` has no flags;
 #: ``rename`` is one flag, merged into the table).
 FLAG_TABLES = ("", "filters", "outputs")

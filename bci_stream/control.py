@@ -14,13 +14,20 @@ from typing import Callable
 
 import pylsl
 
-from bci_stream.stratified import Strata
+from bci_stream.stratified import Strata, check_name
 from bci_stream.stream import Chunk
 
 log = logging.getLogger("bci_stream.control")
 
 #: What a control marker may set.
 KEYS = ("participant", "session")
+#: Longer markers are rejected unparsed; a status echo repeats at most ECHO characters of a marker or reason.
+MAX_MARKER, ECHO = 1024, 200
+
+
+def excerpt(text: str) -> str:
+    """``text`` cut to ECHO characters, saying how long it was, so an echo of a flood stays small."""
+    return text if len(text) <= ECHO else f"{text[:ECHO]}... ({len(text)} characters)"
 
 
 def format_fields(fields: dict) -> str:
@@ -50,7 +57,9 @@ def parse_fields(text: str) -> dict[str, str]:
 
 
 def parse_stratum(text: str) -> dict[str, str]:
-    """``participant=P07;session=2`` (either key may be left out) -> the fields it sets."""
+    """``participant=P07;session=2`` (either key may be left out) -> the fields it sets, names checked."""
+    if len(text) > MAX_MARKER:
+        raise ValueError(f"marker of {len(text)} characters, over the limit of {MAX_MARKER}")
     fields = parse_fields(text)
     unknown = sorted(set(fields) - set(KEYS))
     if unknown:
@@ -58,6 +67,8 @@ def parse_stratum(text: str) -> dict[str, str]:
     empty = [k for k, v in fields.items() if not v]
     if empty:
         raise ValueError(f"empty value for {empty}")
+    for key, value in fields.items():
+        check_name(value, key)
     return fields
 
 
@@ -116,8 +127,8 @@ class StratumControl:
             fields = parse_stratum(marker)
         except ValueError as e:
             self.n_rejected += 1
-            log.warning("control stream %r: ignored marker %r: %s", self.name, marker, e)
-            self.report(event="rejected", marker=marker, reason=str(e))
+            log.warning("control stream %r: ignored marker %r: %s", self.name, excerpt(marker), excerpt(str(e)))
+            self.report(event="rejected", marker=excerpt(marker), reason=excerpt(str(e)))
             return
         participant, session = self.strata.key
         participant, session = fields.get("participant", participant), fields.get("session", session)

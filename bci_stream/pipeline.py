@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Callable, Iterable, Protocol
 
@@ -13,6 +14,7 @@ from bci_stream import registry
 from bci_stream.bundle import ModelBundle
 from bci_stream.channels import ChannelMap
 from bci_stream.filters import CausalFilter, FilterSpec
+from bci_stream.health import StreamHealth
 from bci_stream.stratified import Strata
 from bci_stream.stream import Chunk, StreamInfo
 from bci_stream.timing import StageTimer
@@ -68,6 +70,8 @@ class Pipeline:
         state_dir=None,
         filters: FilterSpec | None = None,
         channels: ChannelMap | None = None,
+        report: Callable[..., None] | None = None,
+        fresh: bool = False,
     ):
         self.info, self.bundle = info, bundle
         self.channels = channels or bundle.channel_map(info)
@@ -88,7 +92,7 @@ class Pipeline:
         self.extractor = registry.load_plugin("features", bundle.features)
         state = None if state_dir is None else f"{state_dir}/{bundle.signature}"
         # Every per-stratum statistic the pipeline keeps, the input's first and then the network's, follows one owner.
-        self.strata = Strata(participant, session)
+        self.strata = Strata(participant, session, fresh)
         self.normalize_inputs = bundle.input_normalization(self.strata, self.hop, state)
         self.device = torch.device(device)
         self.model = bundle.build_model(device)
@@ -96,9 +100,13 @@ class Pipeline:
                                 state_dir=None if state is None else f"{state}/network", signature=bundle.signature)
         self.class_names = tuple(bundle.class_names)
         self.sinks = list(sinks)
+        self.health = StreamHealth(info.name, info.srate, report)
         self.timer = StageTimer(STAGES)
         self.n_windows = 0
         self.n_rejected = 0
+        self._rejecting = False
+        #: Why decoding is halted (too many bad channels to interpolate), or None; windows are still cut.
+        self.halted: str | None = None
         self.n_predictions = 0
 
     def process(self, chunk: Chunk) -> list[Prediction]:
@@ -115,16 +123,19 @@ class Pipeline:
         if not len(windows):
             return []
         self.n_windows += len(windows)
-        ok = np.isfinite(windows.data).all(axis=(1, 2))
-        if not ok.all():
-            self.n_rejected += int((~ok).sum())
-            log.warning(
-                "stream %r: %d window(s) ending at sample %s contain NaN/Inf and were not classified (%d so far)",
-                self.info.name, int((~ok).sum()), windows.end_indices[~ok].tolist(), self.n_rejected,
-            )
-            if not ok.any():
-                return []
-        x = self.extractor.compute(windows.data[ok], self.info.srate)
+        # Nothing non-finite reaches the statistics or the model: a NaN sample, or a feature such as log(0).
+        bad = ~np.isfinite(windows.data).all(axis=2)  # [window, model channel]
+        ok = ~bad.any(axis=1) & (self.halted is None)
+        x = self.extractor.compute(windows.data[ok], self.info.srate) if ok.any() else np.empty((0, 0), np.float32)
+        finite = np.isfinite(x).all(axis=1)
+        if not finite.all():
+            per = len(self.extractor.per_channel)
+            bad[np.flatnonzero(ok)[~finite]] |= (~np.isfinite(x[~finite])).reshape(-1, bad.shape[1], per).any(axis=2)
+            ok[np.flatnonzero(ok)[~finite]] = False
+            x = x[finite]
+        self._note_rejected(bad, ok)
+        if not ok.any():
+            return []
         t.lap("features")
         warm = self.strata.warming_up()  # as it stood before these windows, as a switch acknowledgement states it
         if self.normalize_inputs is not None:
@@ -147,27 +158,58 @@ class Pipeline:
         t.lap("publish")
         return preds
 
+    def _note_rejected(self, bad: np.ndarray, ok: np.ndarray) -> None:
+        """Count withheld windows; say so once when withholding starts, naming the channels, and once when it ends."""
+        self.n_rejected += int((~ok).sum())
+        if (~ok).any() and not self._rejecting:
+            channels = [c for c, b in zip(self.bundle.channels, bad.any(axis=0)) if b]
+            why = (f"channel(s) {', '.join(channels)} non-finite (NaN/Inf samples or features)" if channels
+                   else f"decoding halted: {self.halted}")
+            log.warning("stream %r: windows not classified from here on: %s", self.info.name, why)
+        elif ok.all() and self._rejecting:
+            log.info("stream %r: classifying again (%d window(s) withheld so far)", self.info.name, self.n_rejected)
+        self._rejecting = bool((~ok).any()) and not ok[-1]
+
     def run(self, chunks: Iterable[Chunk], duration: float | None = None, should_stop: Callable[[], bool] | None = None,
             hooks: Iterable[Callable[[Chunk], None]] = ()) -> None:
-        """Process until the source ends, ``duration`` seconds of stream time pass, or ``should_stop``.
+        """Process until the source ends, ``duration`` seconds pass, or ``should_stop``.
 
-        ``hooks`` (quality checks, stratum control) see each chunk after its
-        predictions are published, so they add no latency to the labels.
+        ``duration`` is stream time since the first sample, so a replay faster than real time ends by its
+        timestamps alike on any machine; while nothing arrives, wall-clock time since the last sample (or
+        since the run began) counts on top, so a stalled or silent stream ends too. Sources yield empty
+        chunks while they wait, so stop and duration are checked even then. ``hooks`` (quality checks,
+        stratum control) see each chunk with data after its predictions are published, so they add no
+        latency to the labels.
         """
         hooks = list(hooks)
-        first = None
+        first, streamed, idle_since = None, 0.0, time.monotonic()
         for chunk in chunks:
-            if len(chunk) == 0:
-                continue
-            self.process(chunk)
-            for hook in hooks:
-                hook(chunk)
-            if first is None:
-                first = chunk.timestamps[0]
-            if duration is not None and chunk.timestamps[-1] - first >= duration:
-                break
+            if len(chunk):
+                self._process_stretches(chunk)
+                for hook in hooks:
+                    hook(chunk)
+                if first is None:
+                    first = chunk.timestamps[0]
+                streamed, idle_since = chunk.timestamps[-1] - first, None
+            else:
+                self.health.check(chunk)
+                idle_since = idle_since or time.monotonic()
             if should_stop is not None and should_stop():
                 break
+            idle = 0.0 if idle_since is None else time.monotonic() - idle_since
+            if duration is not None and streamed + idle >= duration:
+                break
+
+    def _process_stretches(self, chunk: Chunk) -> None:
+        """Filters and windows never reach across a gap or jump in the timestamps: they start afresh after one."""
+        cuts = self.health.check(chunk)
+        for start, end in zip([0, *cuts], [*cuts, len(chunk)]):
+            if start == end:
+                continue
+            if start in cuts:
+                self.filter = CausalFilter(self.filter.sos, len(self.bundle.channels))
+                self.windower = Windower(self.windower.length, self.windower.hop, len(self.bundle.channels))
+            self.process(Chunk(chunk.data[start:end], chunk.timestamps[start:end]))
 
     def close(self) -> None:
         self.strata.save(every_stratum=True)
@@ -180,5 +222,7 @@ class Pipeline:
             "predictions": self.n_predictions,
             "rejected_nonfinite": self.n_rejected,
             "ring_overwritten": self.windower.ring.overwritten,
+            "gaps": self.health.gaps,
+            "lost_samples": self.health.lost_samples,
             "stage_ms": self.timer.summary(),
         }

@@ -15,12 +15,13 @@ from typing import Callable, Iterable
 
 from bci_stream import registry
 from bci_stream.bundle import ModelBundle, default_bundle_for, load_model
-from bci_stream.channels import MAX_INTERPOLATED
+from bci_stream.channels import MAX_INTERPOLATED, MontageError, names_list
 from bci_stream.control import StratumControl
 from bci_stream.filters import FilterSpec, check_overrides
 from bci_stream.outlets import PredictionOutlet
 from bci_stream.pipeline import Pipeline, Sink
-from bci_stream.quality import QualityMonitor, Thresholds
+from bci_stream.quality import FLAT, NONFINITE, RAILED, QualityMonitor, QualityReport, Thresholds
+from bci_stream.stratified import Checkpoints
 from bci_stream.stream import GENERATED, Chunk, StreamInfo
 
 log = logging.getLogger("bci_stream.session")
@@ -42,6 +43,10 @@ def resolve_bundle(model: str | None, info: StreamInfo, options: SessionOptions 
         return load_model(model)
     options = options or SessionOptions()
     return default_bundle_for(info, options.rename, options.max_interpolated)
+
+
+#: Quality blocks (about a second each) in a row that an excluded channel must be good to be read again.
+RECOVERY = 5
 
 
 def warn_if_synthetic(bundle: ModelBundle, info: StreamInfo) -> None:
@@ -69,6 +74,8 @@ class SessionOptions:
     rename: dict = field(default_factory=dict)
     #: The share of the model's channels that may be interpolated (``--max-interpolated``).
     max_interpolated: float = MAX_INTERPOLATED
+    #: Seconds of wall time between saves of the current stratum while it runs (with a state_dir).
+    checkpoint: float = 10.0
 
 
 @dataclass
@@ -107,14 +114,55 @@ class LiveSession:
         self.channels = bundle.channel_map(info, options.rename, options.max_interpolated)
         self.pipeline = Pipeline(info, bundle, self.participant, self.session, options.window, options.hop,
                                  options.device, sinks, state_dir=options.state_dir,
-                                 filters=FilterSpec.from_dict(filters), channels=self.channels)
-        if options.fresh:
-            self.pipeline.strata.reset()
+                                 filters=FilterSpec.from_dict(filters), channels=self.channels, report=self.report,
+                                 fresh=options.fresh)
         self.hooks = list(hooks)
+        self.checkpoints = None if options.state_dir is None else Checkpoints(self.pipeline.strata, options.checkpoint)
+        if self.checkpoints is not None:
+            self.hooks.append(self.checkpoints)
+        self.info, self.bundle, self.options = info, bundle, options
+        self._maps = {self.channels.excluded: self.channels}  # channel maps by the set of bad channels
+        self._good_blocks: dict[str, int] = {}  # excluded channel -> quality blocks in a row it has been good
         if outputs.quality is not None:
-            self.hooks.append(QualityMonitor(info, outputs.quality))
+            self.hooks.append(QualityMonitor(info, outputs.quality, on_report=self._repair))
         if outputs.control:
             self.hooks.append(StratumControl(outputs.control, self.pipeline.strata, self.report))
+
+    def _repair(self, quality: QualityReport, block) -> None:
+        """Read the EEG channels found non-finite, flat or railed as missing, so the model gets them interpolated
+        from their good neighbours, and back when they recover; halt decoding while too many are bad to interpolate.
+        Runs on each quality block (about a second); the interpolation matrix is rebuilt only when the set changes."""
+        now = {c for i, c in enumerate(self.info.channel_names)
+               if self.info.is_eeg(i) and quality.state[i] in (NONFINITE, FLAT, RAILED)}
+        before = self.channels.excluded
+        # A channel is excluded at once, and read again only after RECOVERY good blocks in a row: a flapping
+        # electrode must not switch the model's inputs (and rebuild a matrix) every second.
+        for c in before - now:
+            self._good_blocks[c] = self._good_blocks.get(c, 0) + 1
+        for c in now:
+            self._good_blocks.pop(c, None)
+        bad = frozenset(now | {c for c in before if self._good_blocks.get(c, 0) < RECOVERY})
+        if bad == before:
+            return
+        for c in before - bad:
+            self._good_blocks.pop(c, None)
+        try:
+            if bad not in self._maps:
+                self._maps[bad] = self.bundle.channel_map(self.info, self.options.rename, self.options.max_interpolated,
+                                                          bad)
+            self.channels = self._maps[bad]
+        except MontageError as e:
+            if self.pipeline.halted is None:
+                log.warning("stream %r: decoding halted: %s", self.info.name, e)
+                self.report(quality.timestamp, event="halted", bad=",".join(sorted(bad)))
+            self.pipeline.halted = str(e)
+            return
+        self.pipeline.channels, self.pipeline.halted = self.channels, None
+        log.warning("stream %r: bad channel(s) now %s (%s recovered); the model's %s interpolated",
+                    self.info.name, names_list(sorted(bad)), names_list(sorted(before - bad)),
+                    names_list(self.channels.interpolated))
+        self.report(quality.timestamp, event="channels", bad=",".join(sorted(bad)),
+                    interpolated=",".join(self.channels.interpolated))
 
     def report(self, timestamp: float | None = None, **fields) -> None:
         """A status event on ``PREFIX-status`` (nowhere without LSL outputs)."""
@@ -127,4 +175,6 @@ class LiveSession:
 
     def close(self) -> None:
         """Save every stratum's statistics and close the outputs."""
+        if self.checkpoints is not None:
+            self.checkpoints.close()
         self.pipeline.close()

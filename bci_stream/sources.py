@@ -25,7 +25,9 @@ class Source(abc.ABC):
         """Build from the part after ``scheme:``; ``defaults`` carry run-wide options."""
 
     @abc.abstractmethod
-    def chunks(self) -> Iterator[Chunk]: ...
+    def chunks(self) -> Iterator[Chunk]:
+        """Chunks as they come; a live source that waits for data yields an empty chunk at least every
+        0.5 s meanwhile, so the consumer can notice a stall and honour a stop or a duration."""
 
     def close(self) -> None:
         pass

@@ -37,6 +37,13 @@ def unit_of(spellings, where: str) -> str:
 GENERATED = "bci-stream synthetic EEG"
 
 
+def given_unit(text: str, where: str) -> str:
+    """A unit the user states for a source (``?unit=uV``), overriding what the stream or file says."""
+    if not text.strip():
+        raise ValueError(f"{where}: unit: expected one of {', '.join(sorted(_UNIT_NAMES))}")
+    return unit_of([text], where)
+
+
 @dataclass(frozen=True)
 class StreamInfo:
     """Static description of an EEG stream, shared by sources, models and outlets."""

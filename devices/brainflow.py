@@ -78,6 +78,7 @@ class BrainFlowSource(Source):
             time.sleep(self.poll)
             raw = self.board.get_board_data()
             if raw.shape[1] == 0:
+                yield Chunk(np.empty((0, len(self.eeg_rows)), np.float32), np.empty(0))  # a stall stays stoppable
                 continue
             # UNIX -> LSL clock; the offset is re-read every poll so system clock steps are followed.
             offset = time.time() - pylsl.local_clock()

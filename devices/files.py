@@ -16,13 +16,16 @@ from typing import Iterator
 import numpy as np
 
 from bci_stream import registry
+from bci_stream.quality import Thresholds
 from bci_stream.replay import Pacer
 from bci_stream.sources import Source, SourceError, parse_flag, parse_query
-from bci_stream.stream import UNITS, Chunk, StreamInfo, Trial, unit_of
+from bci_stream.stream import UNITS, Chunk, StreamInfo, Trial, given_unit, unit_of
 
 log = logging.getLogger("bci_stream.devices.files")
 
 XDF_SUFFIXES = (".xdf", ".xdfz")
+#: Beyond this (µV) a channel is railed for the quality checks; EEG typically beyond it was read in the wrong unit.
+RAIL_UV = Thresholds().rail_uv
 
 
 @dataclass(frozen=True)
@@ -85,8 +88,9 @@ class Recording:
                          f"{self.path}: no trials")
 
 
-def read_mne(path) -> Recording:
-    """Any format ``mne.io.read_raw`` knows; EEG channels by type (bad ones too), annotations kept."""
+def read_mne(path, unit: str | None = None) -> Recording:
+    """Any format ``mne.io.read_raw`` knows; EEG channels by type (bad ones too), annotations kept. ``unit``: what
+    the reader's numbers really are, where MNE's reader for a format does not give volts."""
     import mne
 
     path = Path(path)
@@ -98,7 +102,7 @@ def read_mne(path) -> Recording:
         raise ValueError(f"EEG file {path}: MNE cannot read it ({e.__class__.__name__}: {e}); expected a format "
                          "mne.io.read_raw supports (EDF, BDF, FIF, EEGLAB .set, BrainVision .vhdr, .cnt, GDF, ...) "
                          "or XDF") from None
-    return raw_recording(raw, path)
+    return raw_recording(raw, path, unit)
 
 
 def mne_info(raw, path: Path) -> tuple[StreamInfo, np.ndarray]:
@@ -122,14 +126,18 @@ def mne_info(raw, path: Path) -> tuple[StreamInfo, np.ndarray]:
     return info, picks
 
 
-def raw_recording(raw, path: Path) -> Recording:
+def raw_recording(raw, path: Path, unit: str | None = None) -> Recording:
     """An MNE Raw, from whichever reader (``mne.io.read_raw``, ``mne_bids.read_raw_bids``): its EEG channels in
-    microvolts and its annotations at sample indices."""
+    microvolts (MNE gives volts, unless ``unit`` says otherwise) and its annotations at sample indices."""
     info, picks = mne_info(raw, path)
     if info.extra["not_eeg"]:
         log.info("%s: using its %d EEG channels; left out by type: %s", path, info.n_channels,
                  ", ".join(f"{c} ({t})" for c, t in info.extra["not_eeg"].items()))
-    data = (raw.get_data(picks=picks) * 1e6).T.astype(np.float32)
+    given = None if unit is None else given_unit(unit, f"EEG file {path}")
+    data = (raw.get_data(picks=picks) * (UNITS[given or "volts"] / UNITS["microvolts"])).T.astype(np.float32)
+    _check_amplitude(data, path, given)
+    if given is not None:
+        info = replace(info, extra={**info.extra, "unit_declared": "volts (MNE)"})
     ann = raw.annotations
     onsets = raw.time_as_index(ann.onset, use_rounding=True, origin=ann.orig_time) if len(ann) else []
     starts = np.clip(np.asarray(onsets, np.int64), 0, len(data))
@@ -139,12 +147,22 @@ def raw_recording(raw, path: Path) -> Recording:
     return Recording(path, info, (), [Trial(str(subject), "1", 1, -1, data, info)], annotations)
 
 
+def _check_amplitude(data: np.ndarray, path: Path, given: str | None) -> None:
+    """Warn when the EEG is far beyond any amplifier's range as read: a reader (MNE's eXimia one gives µV as
+    volts) or a file with the wrong unit. Said, not fixed: the user states the unit with ``?unit=``."""
+    typical = float(np.median(np.abs(data[: min(len(data), 100_000)]))) if data.size else 0.0
+    if typical > RAIL_UV:
+        log.warning("EEG file %s: its EEG is %.3g µV typically as read%s, beyond any amplifier's range (%g µV): "
+                    "its unit may be wrong; state it with file:PATH?unit=microvolts (replay --unit microvolts)",
+                    path, typical, f" in the unit given ({given})" if given else "", RAIL_UV)
+
+
 def _xdf_field(d: dict, key: str, default: str = "") -> str:
     v = (d or {}).get(key)
     return v[0] if isinstance(v, list) and v and isinstance(v[0], str) else default
 
 
-def read_xdf(path, stream: str | None = None) -> Recording:
+def read_xdf(path, stream: str | None = None, unit: str | None = None) -> Recording:
     """The EEG stream picked by ``stream`` (a name or type; default: the one of type EEG) and every Markers stream."""
     import pyxdf
 
@@ -181,7 +199,8 @@ def read_xdf(path, stream: str | None = None) -> Recording:
         raise ValueError(f"XDF file {path}: stream {name!r} has no EEG channels (its channel types: "
                          f"{', '.join(sorted(set(types)))}); pick the EEG stream with stream=NAME")
     units = [_xdf_field(c, "unit") for c, t in zip(chans, types or [""] * len(chans)) if not types or t.upper() == "EEG"]
-    unit = unit_of(units, f"XDF file {path}: stream {name!r}")  # as for LSL streams: no unit means microvolts
+    where = f"XDF file {path}: stream {name!r}"
+    unit = unit_of(units, where) if unit is None else given_unit(unit, where)  # no unit declared means microvolts
     data = (series * (UNITS[unit] / UNITS["microvolts"])).astype(np.float32)  # the unit of the EEG channels
     info = StreamInfo(name or path.stem, labels, srate, "microvolts", source_id=f"file:{path.name}:{name}",
                       device="recorded file", extra={"file": str(path)}, channel_types=types)
@@ -207,8 +226,9 @@ def _file_options(dataset) -> dict:
 
 
 def reader_options() -> dict:
-    """Type of every option some file reader takes: XDF's stream and those of datasets with a file format."""
-    out = {"stream": str}
+    """Type of every option some file reader takes: XDF's stream, MNE's and XDF's unit, and those of datasets
+    with a file format."""
+    out = {"stream": str, "unit": str}
     for dataset in registry.datasets().values():
         if dataset.has_file_format():
             out |= _file_options(dataset)
@@ -222,7 +242,7 @@ def read_recording(path, **opts) -> Recording:
     path = Path(path).expanduser()
     dataset = dataset_of(path)
     xdf = path.suffix.lower() in XDF_SUFFIXES
-    allowed = _file_options(dataset) if dataset else {"stream": str} if xdf else {}
+    allowed = _file_options(dataset) if dataset else {"stream": str, "unit": str} if xdf else {"unit": str}
     unknown = sorted(set(opts) - set(allowed))
     if unknown:
         raise ValueError(f"{path}: option(s) {unknown} do not apply to this kind of file; "
@@ -230,7 +250,7 @@ def read_recording(path, **opts) -> Recording:
     if dataset is not None:
         class_names, trials = dataset.read_file(path, **opts)
         return Recording(path, trials[0].info, class_names, trials)
-    return read_xdf(path, **opts) if xdf else read_mne(path)
+    return read_xdf(path, **opts) if xdf else read_mne(path, **opts)
 
 
 class FileSource(Source):

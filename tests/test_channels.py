@@ -153,8 +153,9 @@ def test_summary_stays_readable_with_many_channels():
 
 
 def test_run_on_the_real_eximia_file_interpolates_onto_seed62(eximia):
-    r = cli_run("run", "--source", f"file:{eximia}?loop=1", "--model", "seed62", "--duration", "12", "--no-state",
-                "-q", "--name", "unused-prefix-eximia")
+    # MNE's eXimia reader gives microvolts as volts (about 1e8 µV as read): bci-stream says so, and the unit is given.
+    r = cli_run("run", "--source", f"file:{eximia}?loop=1&unit=microvolts", "--model", "seed62", "--duration", "12",
+                "--no-state", "-q", "--name", "unused-prefix-eximia")
     assert r.returncode == 0, r.stderr
     assert "channels: 50 of model seed62's 62 found in stream 'eximia_60ch_1450hz'" in r.stderr
     assert "interpolated (spherical spline from 60 channels): 12: AF3, AF4, F5, F6, P5, P6, PO7, PO5, PO6, PO8, CB1, CB2" \
@@ -165,10 +166,26 @@ def test_run_on_the_real_eximia_file_interpolates_onto_seed62(eximia):
     assert int(done.split()[1]) >= 100  # 12 s at a 0.1-s hop, less the first window
 
 
+def test_a_file_read_in_the_wrong_unit_is_said_and_its_unit_can_be_given(eximia, caplog):
+    """MNE reads this eXimia file at ~1e8 µV (its reader gives µV as volts): a warning says so; ?unit= corrects it."""
+    with caplog.at_level("WARNING", "bci_stream.devices.files"):
+        as_read = read_recording(eximia)
+    assert "its unit may be wrong; state it with file:PATH?unit=microvolts" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", "bci_stream.devices.files"):
+        given = read_recording(eximia, unit="microvolts")
+    assert not caplog.text
+    np.testing.assert_allclose(given.data(), as_read.data() * 1e-6, rtol=1e-6)
+    with pytest.raises(ValueError, match=r"unknown channel unit\(s\) \['furlongs'\]"):
+        read_recording(eximia, unit="furlongs")
+
+
 def test_model_for_a_subset_montage_runs_without_interpolation(eximia, tmp_path):
     """--channels-of a 14-channel file: the model reads exactly that montage, so nothing is interpolated live."""
-    raw = _raw_eeg(eximia).pick(["Fp1", "Fp2", "F7", "F3", "Fz", "F4", "F8", "T7", "C3", "Cz", "C4", "T8", "O1", "O2"])
+    # Not C4: it clips at times in this recording, and a 14-channel cap has no neighbour close enough to replace it.
+    raw = _raw_eeg(eximia).pick(["Fp1", "Fp2", "F7", "F3", "Fz", "F4", "F8", "T7", "C3", "Cz", "CP4", "T8", "O1", "O2"])
     raw.rename_channels({c: f"EEG {c.upper()}-REF" for c in raw.ch_names})
+    raw.apply_function(lambda x: x * 1e-6)  # MNE's eXimia reader gives µV as volts; this file is in volts
     raw.save(tmp_path / "cap14_raw.fif", verbose="error")
     model = tmp_path / "cap14.pt"
     t = cli_run("train", "--dataset", "synthetic", "--participants", "3", "--sessions", "1", "--trials", "3",
@@ -183,9 +200,9 @@ def test_model_for_a_subset_montage_runs_without_interpolation(eximia, tmp_path)
     assert "channels: 14 of model cap14's 14 found" in r.stderr and "interpolated" not in r.stderr
 
 
-def _run_on_lsl(name: str, seconds: float = 8) -> str:
-    r = cli_run("run", "--source", f"lsl:name={name}", "--model", "seed62", "--duration", seconds, "--no-state", "-q",
-                "--name", f"{name}-out")
+def _run_on_lsl(name: str, seconds: float = 8, unit: str = "") -> str:
+    r = cli_run("run", "--source", f"lsl:name={name}" + (f"?unit={unit}" if unit else ""), "--model", "seed62",
+                "--duration", seconds, "--no-state", "-q", "--name", f"{name}-out")
     assert r.returncode == 0, r.stderr
     done = next(line for line in r.stderr.splitlines() if line.startswith("done:"))
     assert int(done.split()[1]) >= 10 * (seconds - 2)  # a label per 0.1-s hop once the first window is full
@@ -193,7 +210,7 @@ def _run_on_lsl(name: str, seconds: float = 8) -> str:
 
 
 def test_replayed_real_recording_decodes_over_lsl(eximia, uid):
-    replay = cli("replay", eximia, "--loop", "--name", uid)
+    replay = cli("replay", eximia, "--loop", "--name", uid, "--unit", "microvolts")
     try:
         err = _run_on_lsl(uid)
     finally:
@@ -209,7 +226,7 @@ def test_mne_lsl_player_stream_decodes(eximia, uid):
     player = PlayerLSL(eximia, chunk_size=64, name=uid, source_id=f"{uid}-src")
     player.start()
     try:
-        err = _run_on_lsl(uid)
+        err = _run_on_lsl(uid, unit="microvolts")  # PlayerLSL says "0" (volts) of MNE's eXimia numbers, µV in truth
     finally:
         player.stop()
     assert f"channels: 50 of model seed62's 62 found in stream '{uid}'" in err

@@ -80,7 +80,7 @@ def test_flags_override_file_and_file_overrides_defaults(tmp_path):
 
 def test_written_toml_reads_back_the_same(tmp_path):
     s = config.effective(config.load(_write(tmp_path, GOOD)), {})
-    s[""]["session"] = 'tricky "quotes" \\ and \u00e9 \x7f\n'
+    s[""]["control"] = 'tricky "quotes" \\ and \u00e9 \x7f\n'
     text = config.dumps(s)
     tomllib.loads(text)  # valid TOML
     back = config.effective(config.load(_write(tmp_path, text, "again.toml")), {})

@@ -51,7 +51,7 @@ def test_nan_chunk_is_counted_not_classified(caplog):
     info, data, ts = _stream(6.0)
     data = data.copy()
     data[600:610] = np.nan  # 50 ms of dropout at 3 s
-    with caplog.at_level(logging.WARNING, "bci_stream.pipeline"):
+    with caplog.at_level(logging.INFO, "bci_stream.pipeline"):
         pipe, preds = _run(info, data, ts, 20)
     n_windows = (len(data) - 200) // 20 + 1
     bad = {e for e in range(200, len(data) + 1, 20) if e - 200 < 610 and e > 600}
@@ -59,7 +59,11 @@ def test_nan_chunk_is_counted_not_classified(caplog):
     assert len(preds) == n_windows - len(bad)
     assert not bad & {p.window_index for p in preds}
     assert max(p.window_index for p in preds) == n_windows * 20 + 180  # decoding resumed after the gap
-    assert "contain NaN/Inf and were not classified" in caplog.text
+    # Said once when withholding starts, naming the channels, and once when classifying resumes; not per window.
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warned) == 1 and "windows not classified from here on: channel(s) FP1, FPZ" in warned[0]
+    assert sum("classifying again" in r.getMessage() for r in caplog.records) == 1
+
 
 
 def test_too_many_missing_channels_stop_with_clear_error():
@@ -89,3 +93,24 @@ def test_restarted_session_resumes_statistics(tmp_path):
     s = second.strata.stats()
     assert s.count == first.strata.stats().count > 0
     np.testing.assert_allclose(s.mean, first.strata.stats().mean)
+
+
+def test_a_feature_without_a_floor_never_reaches_the_model_as_infinity(caplog):
+    """A feature extractor without a floor (log of a flat channel's zero power) gives -inf: those windows are
+    withheld like NaN ones, naming the channel, so no infinity reaches the statistics or the model."""
+    from bci_stream.feature import FeatureExtractor
+
+    info, data, ts = _stream(3.0)
+    data = data.copy()
+    data[:, 5] = 0.0
+    pipe = Pipeline(info, default_bundle_for(info), "P2", "1", filters=None)
+    de = pipe.extractor
+    with np.errstate(divide="ignore"):
+        pipe.extractor = FeatureExtractor("nofloor", lambda w, srate: np.where(
+            np.var(w, axis=2, keepdims=True) == 0, -np.inf, de.compute(w, srate).reshape(len(w), w.shape[1], -1)
+        ).reshape(len(w), -1).astype(np.float32), de.per_channel, "DE, -inf for a flat channel")
+        with caplog.at_level(logging.WARNING, "bci_stream.pipeline"):
+            preds = pipe.process(Chunk(data, ts))
+    assert not preds and pipe.n_rejected == pipe.n_windows > 0
+    assert "channel(s) F7 non-finite" in caplog.text
+    assert pipe.strata.stats().count == 0  # nothing reached the statistics

@@ -107,20 +107,14 @@ def test_state_files_are_one_per_stratum_directly_in_the_folder(tmp_path, rng):
         np.testing.assert_allclose(back.stats(k).mean, n.stats(k).mean)
 
 
-def test_saving_without_a_folder_and_bad_state_files_say_what_is_wrong(tmp_path):
+def test_saving_without_a_folder_and_state_without_a_signature_say_what_is_wrong(tmp_path):
+    """Damaged state files are set aside instead (tests/test_crash_safety.py)."""
     with pytest.raises(ValueError, match="^normalizer has no state_dir to save to$"):
         StratifiedNormalizer(2).save()
     path = tmp_path / "P__1.json"
-    path.write_text("{not json")
-    with pytest.raises(ValueError, match=r"^normalizer state .*P__1\.json: unreadable \("):
-        StratifiedNormalizer(2, state_dir=tmp_path, signature="s").stats(("P", "1"))
     path.write_text(json.dumps({"stratum": ["P", "1"], "count": 1.0, "mean": [0.0] * 3, "m2": [0.0] * 3}))
     with pytest.raises(ValueError, match="written for features None"):  # no signature: refused, not guessed
         StratifiedNormalizer(3, state_dir=tmp_path).stats(("P", "1"))
-    path.write_text(json.dumps({"stratum": ["P", "1"], "signature": "s", "count": 1.0, "mean": [0.0] * 3,
-                                "m2": [0.0] * 3}))
-    with pytest.raises(ValueError, match=r"P__1\.json: 3 features, expected 2$"):
-        StratifiedNormalizer(2, state_dir=tmp_path, signature="s").stats(("P", "1"))
 
 
 def test_forgetting_statistics_keep_their_half_life_through_forget_save_and_resume(tmp_path, rng):

@@ -9,9 +9,10 @@
 from bci_stream.stratified.layers import LiveStrata, StratifiedNorm
 from bci_stream.stratified.moments import (HIDDEN_EPS, INPUT_EPS, batch_zscore, causal_zscore, pool,
                                            population_prior, stratum_moments, zscore)
-from bci_stream.stratified.running import Prior, RunningStats, StratifiedNormalizer, Stratum, stratum_key
-from bci_stream.stratified.strata import Strata
+from bci_stream.stratified.running import (NAME_RULE, Prior, RunningStats, StratifiedNormalizer, Stratum, check_name,
+                                           name_problem, stratum_key)
+from bci_stream.stratified.strata import Checkpoints, Strata
 
-__all__ = ["HIDDEN_EPS", "INPUT_EPS", "LiveStrata", "Prior", "RunningStats", "Strata", "StratifiedNorm",
-           "StratifiedNormalizer", "Stratum", "batch_zscore", "causal_zscore", "pool", "population_prior",
-           "stratum_key", "stratum_moments", "zscore"]
+__all__ = ["HIDDEN_EPS", "INPUT_EPS", "NAME_RULE", "Checkpoints", "LiveStrata", "Prior", "RunningStats", "Strata",
+           "StratifiedNorm", "StratifiedNormalizer", "Stratum", "batch_zscore", "causal_zscore", "check_name",
+           "name_problem", "pool", "population_prior", "stratum_key", "stratum_moments", "zscore"]

@@ -8,8 +8,11 @@ prior while only a few windows have been seen.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import os
+import time
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,11 +22,79 @@ import numpy as np
 from bci_stream.atomic import atomic_write
 from bci_stream.stratified.moments import INPUT_EPS, pool, zscore
 
+log = logging.getLogger("bci_stream.stratified")
+
 Stratum = tuple[str, str]
+
+#: What a participant or session name given by a person or a control marker may be.
+NAME_RULE = "1 to 64 printable characters, none of them / or \\"
+#: Longest piece of a state file's name one name becomes; with the tempfile's additions a name stays < 255 bytes.
+FILE_PART_MAX = 80
 
 
 def stratum_key(participant, session) -> Stratum:
     return (str(participant), str(session))
+
+
+def name_problem(name: str) -> str | None:
+    """What makes ``name`` unfit as a participant or session (see NAME_RULE), or None."""
+    if not name:
+        return "empty"
+    if len(name) > 64:
+        return f"{len(name)} characters long"
+    bad = next((c for c in name if not c.isprintable() or c in "/\\"), None)
+    return None if bad is None else f"contains {bad!r}"
+
+
+def check_name(name: str, what: str) -> str:
+    """``name`` if it keeps NAME_RULE, else ValueError naming ``what`` (a flag, a marker key) and the rule."""
+    problem = name_problem(name)
+    if problem is not None:
+        raise ValueError(f"{what}: {problem}; a name is {NAME_RULE}")
+    return name
+
+
+def _file_part(name: str) -> str:
+    """``name`` as a piece of a file name: percent-quoted, and if that is long, cut and told apart by a hash
+    (``+`` never occurs in a quoted name, so a cut one never equals another name's whole one)."""
+    quoted = urllib.parse.quote(name, safe="")
+    if len(quoted) <= FILE_PART_MAX:
+        return quoted
+    return quoted[: FILE_PART_MAX - 17] + "+" + hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def write_state(path: Path, state: dict) -> None:
+    atomic_write(path, lambda f: f.write(json.dumps(state).encode()))
+
+
+def _state_problem(d, n_features: int) -> str | None:
+    """What is wrong with the parsed contents ``d`` of a state file, or None."""
+    if not isinstance(d, dict):
+        return f"a JSON {type(d).__name__}, not an object"
+    missing = [k for k in ("stratum", "count", "mean", "m2") if k not in d]
+    if missing:
+        return f"no {', '.join(missing)}"
+    stratum = d["stratum"]
+    if not (isinstance(stratum, list) and len(stratum) == 2 and all(isinstance(p, str) for p in stratum)):
+        return f"stratum {str(stratum)[:80]} is not [participant, session]"
+    count, halflife = d["count"], d.get("halflife")
+    if isinstance(count, bool) or not isinstance(count, (int, float)) or not 0 <= count < float("inf"):
+        return f"count {str(count)[:80]} is not a finite number >= 0"
+    if halflife is not None and (isinstance(halflife, bool) or not isinstance(halflife, (int, float))
+                                 or not 0 < halflife < float("inf")):
+        return f"halflife {str(halflife)[:80]} is not a finite number > 0"
+    for k in ("mean", "m2"):
+        try:
+            v = np.asarray(d[k], np.float64)
+        except (TypeError, ValueError):
+            return f"{k} is not a list of numbers"
+        if v.shape != (n_features,):
+            return f"{k} has shape {v.shape}, expected {n_features} features"
+        if not np.isfinite(v).all():
+            return f"{k} holds non-finite numbers"
+        if k == "m2" and (v < 0).any():
+            return "m2 holds negative numbers"
+    return None
 
 
 class RunningStats:
@@ -132,15 +203,14 @@ class StratifiedNormalizer:
         self.signature = signature
         self.strata: dict[Stratum, RunningStats] = {}
         self._priors: dict[Stratum, Prior | None] = {}  # chosen when a stratum is first normalized
+        self._unsaveable: set[Stratum] = set()  # strata whose statistics went non-finite (warned once)
 
     def stats(self, key: Stratum) -> RunningStats:
         """The stratum's statistics, resumed from ``state_dir`` the first time a stratum is seen."""
         if key not in self.strata:
             saved = self._path(key)
-            if saved is not None and saved.exists():
-                self.strata[key] = self._read(saved)
-            else:
-                self.strata[key] = RunningStats(self.n_features, self.halflife)
+            loaded = self._read(saved) if saved is not None and saved.exists() else None
+            self.strata[key] = RunningStats(self.n_features, self.halflife) if loaded is None else loaded[1]
         return self.strata[key]
 
     def update(self, key: Stratum, x: np.ndarray) -> None:
@@ -150,11 +220,11 @@ class StratifiedNormalizer:
         """The participant's other sessions pooled, if any were seen; else the population prior."""
         if self.participant_weight > 0:
             if self.state_dir is not None and self.state_dir.is_dir():
-                prefix = urllib.parse.quote(key[0], safe="") + "__"
-                for path in self.state_dir.glob(prefix + "*.json"):
-                    other = tuple(json.loads(path.read_text())["stratum"])
-                    if other != key:
-                        self.stats(other)
+                known = {self._path(k) for k in (key, *self.strata)}  # never read: ``key``'s may be --fresh's
+                for path in self.state_dir.glob(_file_part(key[0]) + "__*.json"):
+                    loaded = None if path in known else self._read(path)
+                    if loaded is not None and loaded[0] != key:
+                        self.strata.setdefault(*loaded)
             pooled = RunningStats(self.n_features)
             for other, s in self.strata.items():
                 if other[0] == key[0] and other != key:
@@ -199,27 +269,52 @@ class StratifiedNormalizer:
     def _path(self, key: Stratum) -> Path | None:
         if self.state_dir is None:
             return None
-        name = "__".join(urllib.parse.quote(part, safe="") for part in key)
-        return self.state_dir / f"{name}.json"
+        return self.state_dir / f"{_file_part(key[0])}__{_file_part(key[1])}.json"
+
+    def snapshot(self, keys) -> list[tuple[Path, dict]]:
+        """What saving ``keys`` writes, copied, so that another thread may write it while statistics move on.
+        Statistics gone non-finite are left out (one warning per stratum): the last good file stays."""
+        out = []
+        for k in keys:
+            s = self.strata[k]
+            if not (np.isfinite(s.count) and np.isfinite(s.mean).all() and np.isfinite(s.m2).all()):
+                if k not in self._unsaveable:
+                    self._unsaveable.add(k)
+                    log.warning("statistics of stratum %s/%s are not finite: not saved, %s keeps the last good ones",
+                                *k, self._path(k))
+                continue
+            out.append((self._path(k), {"stratum": list(k), "signature": self.signature, **s.to_dict()}))
+        return out
 
     def save(self, key: Stratum | None = None) -> None:
         """Write one stratum (or all) atomically: a crash leaves the old file or the new one."""
         if self.state_dir is None:
             raise ValueError("normalizer has no state_dir to save to")
-        for k in [key] if key is not None else list(self.strata):
-            payload = json.dumps({"stratum": list(k), "signature": self.signature, **self.strata[k].to_dict()})
-            atomic_write(self._path(k), lambda f: f.write(payload.encode()))
+        for path, state in self.snapshot([key] if key is not None else list(self.strata)):
+            write_state(path, state)
 
-    def _read(self, path: Path) -> RunningStats:
+    def _read(self, path: Path) -> tuple[Stratum, RunningStats] | None:
+        """A saved stratum and its statistics. A damaged file is moved aside with a warning (None: start
+        fresh), so a crash or a bad disk never stops a run; another model's file is an error (wrong folder)."""
         try:
-            d = json.loads(path.read_text())
-        except (OSError, ValueError) as e:
-            raise ValueError(f"normalizer state {path}: unreadable ({e})") from e
-        if d.get("signature") != self.signature:
+            d = json.loads(path.read_bytes())
+        except (OSError, ValueError, RecursionError) as e:
+            d, problem = None, f"unreadable: {e}"
+        else:
+            problem = _state_problem(d, self.n_features)
+        # A file without a signature is refused as another's only when nothing else is wrong with it.
+        if isinstance(d, dict) and ("signature" in d or problem is None) and d.get("signature") != self.signature:
             raise ValueError(
                 f"normalizer state {path} was written for features {d.get('signature')!r}, "
                 f"this model computes {self.signature!r}; use another --state-dir"
             )
-        if len(d["mean"]) != self.n_features:
-            raise ValueError(f"normalizer state {path}: {len(d['mean'])} features, expected {self.n_features}")
-        return RunningStats.from_dict(d)
+        if problem is None:
+            return stratum_key(*d["stratum"]), RunningStats.from_dict(d)
+        aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}")
+        try:
+            path.rename(aside)
+            where = f"moved aside to {aside.name}"
+        except OSError as e:
+            where = f"not moved aside ({e}), overwritten at the next save"
+        log.warning("normalizer state %s is damaged (%s): %s; its stratum starts fresh", path, problem, where)
+        return None

@@ -7,19 +7,31 @@ rule live here alone, so they can never disagree about where the session is.
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from bci_stream.stratified.running import RunningStats, StratifiedNormalizer, Stratum, stratum_key
+from bci_stream.stratified.running import RunningStats, StratifiedNormalizer, Stratum, stratum_key, write_state
+
+log = logging.getLogger("bci_stream.stratified")
 
 
 class Strata:
     """Owns a pipeline's current stratum and the running statistics that follow it."""
 
-    def __init__(self, participant, session):
+    def __init__(self, participant, session, fresh: bool = False):
+        """``fresh`` (``--fresh``): the first stratum starts from empty statistics and what was saved for it is
+        never read (a damaged file cannot matter), only overwritten at the next save."""
         self._key = stratum_key(participant, session)
+        self._fresh = fresh
         self._tracked: list[StratifiedNormalizer] = []
+        self._writing = threading.Lock()
+        self._taken = 0  # snapshots taken; a file is never overwritten by an older snapshot than it holds
+        self._written: dict[Path, int] = {}
 
     @property
     def key(self) -> Stratum:
@@ -31,7 +43,10 @@ class Strata:
         The first one tracked is the one the data meets first (the input's): its warm-up is the session's.
         """
         self._tracked.append(normalizer)
-        normalizer.stats(self._key)  # resume what was saved now, not in the middle of the first window
+        if self._fresh:
+            normalizer.forget(self._key)
+        else:
+            normalizer.stats(self._key)  # resume what was saved now, not in the middle of the first window
         return lambda x: normalizer.update_transform(self._key, x)
 
     def switch(self, participant, session) -> None:
@@ -41,20 +56,28 @@ class Strata:
         for n in self._tracked:
             n.stats(self._key)
 
-    def reset(self) -> None:
-        """Start the current stratum from empty statistics (``--fresh``); the saved ones are overwritten on save."""
-        for n in self._tracked:
-            n.forget(self._key)
-
     def save(self, every_stratum: bool = False) -> None:
         """Persist the current stratum (or every one this run touched) where a state folder is set."""
+        self.write(self.snapshot(every_stratum))
+
+    def snapshot(self, every_stratum: bool = False) -> tuple[int, list[tuple[Path, dict]]]:
+        """What ``save`` writes, copied (cheap: no file is touched), for :meth:`write` on any thread."""
+        self._taken += 1
+        states = []
         for n in self._tracked:
-            if n.state_dir is None or not n.strata:
-                continue
-            if every_stratum:
-                n.save()
-            elif self._key in n.strata:
-                n.save(self._key)
+            if n.state_dir is not None:
+                states += n.snapshot(list(n.strata) if every_stratum else [self._key] if self._key in n.strata else [])
+        return self._taken, states
+
+    def write(self, snapshot: tuple[int, list[tuple[Path, dict]]]) -> None:
+        """Write a snapshot's files atomically, skipping any a newer snapshot already wrote (a checkpoint
+        written in the background may finish after a switch saved the same stratum)."""
+        taken, states = snapshot
+        with self._writing:
+            for path, state in states:
+                if self._written.get(path, 0) < taken:
+                    write_state(path, state)
+                    self._written[path] = taken
 
     def warming_up(self) -> bool:
         """The one warm-up rule: the first statistics still lean more on their prior than on the stratum."""
@@ -66,3 +89,52 @@ class Strata:
         if len(self._tracked) <= which:
             return None
         return self._tracked[which].strata.get(self._key if key is None else key)
+
+
+class Checkpoints:
+    """A pipeline hook that saves the current stratum every ``every`` seconds of wall time, so a killed run
+    loses at most one interval. Statistics are copied on the decoding thread and written (fsync, rename) on
+    a background one; a snapshot not yet written when the next is taken is replaced, so a slow disk never
+    queues work."""
+
+    def __init__(self, strata: Strata, every: float):
+        self.strata, self.every = strata, every
+        self._due = time.monotonic() + every
+        self._pending: tuple | None = None
+        self._closed = False
+        self._wake = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def __call__(self, chunk=None) -> None:
+        now = time.monotonic()
+        if now < self._due:
+            return
+        self._due = now + self.every
+        snapshot = self.strata.snapshot()
+        with self._wake:
+            self._pending = snapshot
+            self._wake.notify()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._write, name="bci-stream checkpoints", daemon=True)
+            self._thread.start()
+
+    def _write(self) -> None:
+        while True:
+            with self._wake:
+                while self._pending is None and not self._closed:
+                    self._wake.wait()
+                if self._closed:
+                    return
+                snapshot, self._pending = self._pending, None
+            try:
+                self.strata.write(snapshot)
+            except OSError as e:
+                log.warning("checkpoint of stratum %s/%s not written: %s", *self.strata.key, e)
+
+    def close(self) -> None:
+        """Stop checkpointing (what is pending is dropped: the final save follows) and wait for a write under way."""
+        with self._wake:
+            self._closed = True
+            self._wake.notify()
+        if self._thread is not None:
+            self._thread.join()
