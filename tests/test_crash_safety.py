@@ -14,7 +14,7 @@ import pytest
 from bci_stream.bundle import load_model
 from bci_stream.control import parse_fields, parse_stratum
 from bci_stream.outlets import MarkerOutlet
-from bci_stream.stratified import NAME_RULE, Prior, Strata, StratifiedNormalizer, check_name
+from bci_stream.stratified import NAME_RULE, Checkpoints, Prior, Strata, StratifiedNormalizer, check_name
 from conftest import cli, cli_run, stop
 from test_stratum_control import _status_inlet
 
@@ -30,6 +30,19 @@ DAMAGED = {  # file contents -> what the warning says is wrong
     "wrong length": (json.dumps({**GOOD, "mean": [1.0, 2.0, 3.0]}).encode(), "mean has shape (3,), expected 2"),
     "nan mean": (json.dumps({**GOOD, "mean": [float("nan"), 2.0]}).encode(), "mean holds non-finite numbers"),
     "negative m2": (json.dumps({**GOOD, "m2": [-1.0, 0.5]}).encode(), "m2 holds negative numbers"),
+    "text mean": (json.dumps({**GOOD, "mean": "abc"}).encode(), "mean is not a list of numbers"),
+    "stratum text": (json.dumps({**GOOD, "stratum": "P/1"}).encode(), "stratum P/1 is not [participant, session]"),
+    "stratum of one": (json.dumps({**GOOD, "stratum": ["P"]}).encode(), "stratum ['P'] is not [participant, session]"),
+    "stratum number": (json.dumps({**GOOD, "stratum": ["P", 1]}).encode(), "stratum ['P', 1] is not [participant"),
+    "long stratum": (json.dumps({**GOOD, "stratum": "x" * 200}).encode(), f"stratum {'x' * 80} is not [participant"),
+    "count true": (json.dumps({**GOOD, "count": True}).encode(), "count True is not a finite number >= 0"),
+    "count negative": (json.dumps({**GOOD, "count": -1}).encode(), "count -1 is not a finite number >= 0"),
+    "count infinite": (json.dumps({**GOOD, "count": float("inf")}).encode(), "count inf is not a finite number"),
+    "count text": (json.dumps({**GOOD, "count": "9" * 100}).encode(), f"count {'9' * 80} is not a finite number"),
+    "halflife zero": (json.dumps({**GOOD, "halflife": 0}).encode(), "halflife 0 is not a finite number > 0"),
+    "halflife true": (json.dumps({**GOOD, "halflife": True}).encode(), "halflife True is not a finite number > 0"),
+    "halflife infinite": (json.dumps({**GOOD, "halflife": float("inf")}).encode(), "halflife inf is not a finite"),
+    "halflife text": (json.dumps({**GOOD, "halflife": "7" * 100}).encode(), f"halflife {'7' * 80} is not a finite"),
 }
 
 
@@ -57,6 +70,16 @@ def test_damaged_state_is_set_aside_with_one_warning_and_the_stratum_starts_fres
     n.update(KEY, np.ones((2, 2)))
     n.save()
     assert StratifiedNormalizer(2, state_dir=tmp_path, signature="s").stats(KEY).count == 2
+
+
+@pytest.mark.parametrize("edge", [{"count": 0}, {"count": 0.5}, {"halflife": 0.5}, {"halflife": 1e9}])
+def test_state_at_the_edges_of_what_is_valid_is_read(tmp_path, caplog, edge):
+    """A count of 0 (or a fraction, after forgetting) and any positive finite half-life are valid state."""
+    (tmp_path / "P__1.json").write_text(json.dumps({**GOOD, **edge}))
+    with caplog.at_level(logging.WARNING):
+        stats = StratifiedNormalizer(2, state_dir=tmp_path, signature="s").stats(KEY)
+    assert not caplog.records and stats.count == edge.get("count", GOOD["count"])
+    assert stats.halflife == edge.get("halflife")
 
 
 def test_another_models_state_is_still_an_error(tmp_path):
@@ -118,7 +141,7 @@ def test_an_older_snapshot_never_overwrites_a_newer_save(tmp_path):
     assert json.loads((tmp_path / "P__1.json").read_text())["count"] == 5
 
 
-@pytest.mark.parametrize("name", ["P07", "P 07 ä", "x" * 64, "日本語", "a.b-c_d~e%f;g=h", ".."])
+@pytest.mark.parametrize("name", ["P07", "P 07 ä", "x" * 64, "日本語", "a.b-c_d~e%f;g=h", "..", "XX"])
 def test_names_that_keep_the_rule(name):
     assert check_name(name, "--participant") == name
     assert parse_stratum(f"participant={name.replace('%', '%25').replace(';', '%3B').replace('=', '%3D')}") == {
@@ -159,6 +182,33 @@ def test_state_file_names_stay_bounded_for_any_valid_name(tmp_path, char):
     assert back.stats((long, other)).mean[0] == n.stats((long, other)).mean[0]
     prior = back.prior_for((long, "new"))  # a long participant's other sessions are still found
     np.testing.assert_allclose(prior.mean, np.mean([n.stats((long, long)).mean, n.stats((long, other)).mean], 0))
+
+
+@pytest.mark.parametrize("name,part", [
+    ("P07", "P07"),
+    ("x" * 80, "x" * 80),  # as long as a whole part may be
+    ("€" * 9, "%E2%82%AC" * 9),  # 81 quoted characters: cut, and told apart by a hash
+])
+def test_state_file_parts_are_the_quoted_name_or_a_cut_with_its_hash(tmp_path, name, part):
+    import hashlib
+
+    path = StratifiedNormalizer(2, state_dir=tmp_path, signature="s")._path((name, "1")).name
+    if len(part) <= 80:
+        assert path == f"{part}__1.json"
+    else:  # independent reference: the first 63 quoted characters, "+", 16 hex digits of the name's SHA-256
+        digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:16]
+        assert path == f"{part[:63]}+{digest}__1.json" and len(path) == 80 + len("__1.json")
+
+
+def test_a_damaged_file_is_moved_aside_under_a_dated_name_the_warning_gives(tmp_path, caplog):
+    path = tmp_path / "P__1.json"
+    path.write_text("[]")
+    with caplog.at_level(logging.WARNING):
+        StratifiedNormalizer(2, state_dir=tmp_path, signature="s").stats(KEY)
+    [aside] = _set_aside(path)
+    assert re.fullmatch(r"P__1\.json\.corrupt-\d{8}T\d{6}Z", aside.name)
+    assert caplog.records[0].getMessage() == (f"normalizer state {path} is damaged (a JSON list, not an object): "
+                                              f"moved aside to {aside.name}; its stratum starts fresh")
 
 
 # ---------------------------------------------------------------- real runs
@@ -284,3 +334,49 @@ def test_a_flood_on_the_control_stream_is_refused_with_a_short_echo_and_decoding
         stop(proc)
         ctl.close()
     assert proc.returncode == 0
+
+
+def test_checkpoints_write_the_current_stratum_when_due_on_their_own_thread(tmp_path, caplog):
+    """In process, so each step is seen: nothing before the interval, the latest statistics once it has passed,
+    a failing write warned about (not raised into the decoding thread), and a closed writer gone."""
+    strata = Strata("P", "1")
+    n = StratifiedNormalizer(2, state_dir=tmp_path, signature="s")
+    step = strata.track(n)
+    saved = tmp_path / "P__1.json"
+
+    def count_when_written(previous):
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            if saved.exists() and (c := json.loads(saved.read_text())["count"]) != previous:
+                return c
+            time.sleep(0.01)
+        return previous
+
+    every = Checkpoints(strata, every=0.2)
+    step(np.ones((3, 2)))
+    every()
+    time.sleep(0.05)
+    assert not saved.exists()  # not due yet
+    time.sleep(0.2)
+    every()
+    assert count_when_written(None) == 3
+    step(np.ones((2, 2)))
+    every()  # due again only 0.2 s after the last checkpoint
+    time.sleep(0.05)
+    assert json.loads(saved.read_text())["count"] == 3
+    time.sleep(0.2)
+    every()
+    assert count_when_written(3) == 5
+    saved.unlink()
+    n.state_dir = tmp_path / "gone" / "deeper"  # the write fails: said, not raised
+    (tmp_path / "gone").write_text("a file where a folder should be")
+    step(np.ones((1, 2)))
+    time.sleep(0.25)
+    with caplog.at_level(logging.WARNING):
+        every()
+        deadline = time.monotonic() + 5
+        while not caplog.records and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert "checkpoint of stratum P/1 not written" in caplog.records[0].getMessage()
+    every.close()
+    assert not every._thread.is_alive()
