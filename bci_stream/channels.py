@@ -64,10 +64,11 @@ class ChannelMap:
     left_out: dict[str, str] = field(default_factory=dict)  # stream label -> its type, for channels not EEG
     renamed: dict[str, str] = field(default_factory=dict)
     excluded: frozenset[str] = frozenset()  # the stream's channels found bad live, read as if absent
+    n_stream: int = 0  # the stream's channel count
 
-    @property
-    def identity(self) -> bool:
-        return self.matrix is None and np.array_equal(self.picks, np.arange(len(self.picks)))
+    def __post_init__(self):
+        # Decided once, not per chunk: the stream's columns are exactly the model's channels, in order.
+        self.identity = self.matrix is None and np.array_equal(self.picks, np.arange(self.n_stream))
 
     def __call__(self, data: np.ndarray) -> np.ndarray:
         x = data if self.identity else data[:, self.picks]
@@ -163,7 +164,7 @@ def match(model: list[str] | tuple[str, ...], info: StreamInfo, rename: dict[str
         picks, matrix = np.array([columns[m] for m in model]), None
     unused = tuple(info.channel_names[i] for i in sorted(set(by_name.values()) - set(picks.tolist())))
     return ChannelMap(info.name, model, picks, matrix, matched, tuple(missing), unused, left_out, rename,
-                      frozenset(exclude))
+                      frozenset(exclude), info.n_channels)
 
 
 def _position(info: StreamInfo, name: str, column: int) -> np.ndarray | None:

@@ -253,3 +253,12 @@ def test_unnamed_channels_with_digitized_positions_match_by_position(eximia, tmp
     got, want = cm(rec.data()), by_name(read_recording(eximia).data())
     matched = [j for j, c in enumerate(SEED62) if c in cm.matched]
     np.testing.assert_allclose(got[:, matched], want[:, matched], rtol=1e-6)  # each read from its own electrode
+
+
+@pytest.mark.parametrize("extra", [["Trig"], ["O1"]])
+def test_a_stream_with_more_channels_than_the_model_reads_gives_the_model_only_its_own(extra):
+    """Channels after the model's (a trigger, an unused electrode) are cut off, even when the model's come first."""
+    kinds = ("EEG", "EEG", "STIM" if extra == ["Trig"] else "EEG")
+    info = StreamInfo("amp", ["C3", "C4", *extra], 200.0, channel_types=kinds)
+    data = np.arange(15, dtype=np.float32).reshape(5, 3)
+    np.testing.assert_array_equal(match(["C3", "C4"], info)(data), data[:, :2])
