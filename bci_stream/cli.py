@@ -109,6 +109,15 @@ def _changes(classes, previous) -> list[int]:
 
 
 # ---------------------------------------------------------------- run
+def _check_names(args) -> None:
+    """--participant and --session name state files and strata: a ValueError naming the flag if one breaks the rule."""
+    from bci_stream.stratified import check_name
+
+    for option in ("participant", "session"):
+        if getattr(args, option) is not None:
+            check_name(getattr(args, option), f"--{option}")
+
+
 def cmd_run(args) -> int:
     from bci_stream import config
 
@@ -118,11 +127,7 @@ def cmd_run(args) -> int:
         return 0
     if not args.source:
         raise SystemExit("bci-stream run: no source; give --source or `source` in the --config file")
-    from bci_stream.stratified import check_name
-
-    for option in ("participant", "session"):  # those of the config file were checked as it was read
-        if getattr(args, option) is not None:
-            check_name(getattr(args, option), f"--{option}")
+    _check_names(args)  # those of the config file were checked as it was read
 
     import torch
 
@@ -138,7 +143,7 @@ def cmd_run(args) -> int:
         options = SessionOptions(args.participant, args.session, args.window, args.hop, args.device,
                                  settings["filters"], state_dir, args.fresh, settings["rename"],
                                  MAX_INTERPOLATED if args.max_interpolated is None else args.max_interpolated,
-                                 checkpoint=args.checkpoint)
+                                 checkpoint=args.checkpoint, artifacts=config.artifact_rule(settings))
         bundle = resolve_bundle(args.model, source.info, options)
         warn_if_synthetic(bundle, source.info)
         model_name = bundle.name or Path(args.model or "").name
@@ -155,8 +160,9 @@ def cmd_run(args) -> int:
         finally:
             live.close()
         s = live.pipeline.summary()
-        print(f"done: {s['predictions']} predictions from {s['windows']} windows, "
-              f"{s['rejected_nonfinite']} rejected (NaN/Inf), {s['lost_samples']} samples lost in {s['gaps']} gap(s)",
+        print(f"done: {s['predictions']} predictions from {s['windows']} windows, {s['artifacts']} artifact(s), "
+              f"{s['rejected_nonfinite']} rejected (NaN/Inf), {s['lost_samples']} samples lost in "
+              f"{s['gaps']} gap(s)",
               file=sys.stderr)
         for stage, v in s["stage_ms"].items():
             print(f"  {stage:<10} p50 {v['p50']:.3f} ms  p99 {v['p99']:.3f} ms", file=sys.stderr)
@@ -240,6 +246,7 @@ def cmd_view(args) -> int:
 
     if args.screenshot and args.duration is None:
         raise SystemExit("bci-stream view: --screenshot needs --duration (when to take it)")
+    _check_names(args)
     return view(source=args.source, attach=args.attach, duration=args.duration, screenshot=args.screenshot,
                 model=args.model, participant=args.participant, session=args.session, seed=args.seed,
                 timeout=args.timeout)
@@ -527,6 +534,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("-q", "--quiet", action=argparse.BooleanOptionalAction, help="no line per prediction")
     r.add_argument("--bandpass", type=_bandpass, help="LOW,HIGH in Hz or off (default: the model's)")
     r.add_argument("--notch", type=_off_or_float, help="mains notch in Hz or off (default: the model's)")
+    r.add_argument("--artifacts", dest="detect", action=argparse.BooleanOptionalAction,
+                   help="label windows with high amplitude on many channels 'artifact' and keep them out of the "
+                        "statistics (default on; thresholds in the config's [artifacts])")
     r.add_argument("--control", metavar="NAME",
                    help="LSL Markers stream whose markers participant=P;session=S switch the stratum live")
     r.add_argument("--config", help="TOML file with these settings; flags override it")
@@ -636,8 +646,22 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+#: Where liblsl looks for a configuration file of the user's (besides $LSLAPICFG).
+LSL_CONFIGS = ("lsl_api.cfg", "~/lsl_api/lsl_api.cfg", "/etc/lsl_api/lsl_api.cfg")
+
+
+def _quiet_liblsl() -> None:
+    """liblsl writes INFO lines to stderr at its first use, which would bury a one-line error; only its errors
+    are let through, unless the user configures liblsl themselves."""
+    if "LSLAPICFG" not in os.environ and not any(Path(p).expanduser().exists() for p in LSL_CONFIGS):
+        import pylsl
+
+        pylsl.set_config_content("[log]\nlevel = -2\n")
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    _quiet_liblsl()
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     from bci_stream import progress
@@ -654,5 +678,16 @@ def main(argv=None) -> int:
         return 2
 
 
+def entry() -> None:
+    """The console command: ``main``, then out at once. Once ``main`` returns, statistics are saved and outputs
+    closed; what is left is the interpreter's teardown, of which torch's alone takes about half a second, and a
+    run told to stop (SIGTERM while its stream is stalled) must be gone within one."""
+    code = main()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -8,6 +8,8 @@
     name = "lab-a"
     [rename]            # the stream's labels as the model's montage names them
     "EEG 1" = "Fp1"
+    [artifacts]         # which windows are artifacts (labelled ``artifact``, never learned from)
+    peak_uv = 200.0
 
 Keys match the long flags (``state_dir`` is ``--state-dir``). Relative paths in
 ``model``, ``state_dir`` and ``log`` are relative to the file.
@@ -21,6 +23,7 @@ import tomllib
 from dataclasses import asdict
 from pathlib import Path
 
+from bci_stream.artifacts import ArtifactRule
 from bci_stream.quality import Thresholds
 from bci_stream.stratified import NAME_RULE, name_problem
 
@@ -71,16 +74,21 @@ SCHEMA: dict[str, dict[str, tuple]] = {
         "quiet": (lambda v: isinstance(v, bool), "true or false", "false"),
     },
     "quality": {k: (lambda v: _number(v) and v >= 0, "a number >= 0", "") for k in asdict(Thresholds())},
+    "artifacts": {
+        "detect": (lambda v: isinstance(v, bool), "true or false", "true"),
+        "peak_uv": (lambda v: _number(v) and v > 0, "microvolts > 0", ""),
+        "channel_share": (lambda v: _number(v) and 0 < v <= 1, "a fraction in (0, 1] (detect = false: no rule)", ""),
+    },
     # Free keys: the stream's label -> the name the model's montage uses (``--rename OLD=NEW`` adds to it).
     "rename": {},
 }
 PATHS = {"model", "state_dir", "log"}
 #: What a setting is when neither file nor flag gives it (everything else: unset).
 DEFAULTS = {"name": "bci-stream", "device": "cpu", "no_state": False, "checkpoint": 10.0, "quiet": False,
-            **asdict(Thresholds())}
-#: Settings the ``run`` command reads from its flags of the same name (``quality`` has no flags;
-#: ``rename`` is one flag, merged into the table).
-FLAG_TABLES = ("", "filters", "outputs")
+            **asdict(Thresholds()), "detect": True, **asdict(ArtifactRule())}
+#: Settings the ``run`` command reads from its flags of the same name (``quality`` has no flags, ``artifacts``
+#: only ``--artifacts/--no-artifacts`` for ``detect``; ``rename`` is one flag, merged into the table).
+FLAG_TABLES = ("", "filters", "outputs", "artifacts")
 
 
 def load(path) -> dict[str, dict]:
@@ -149,6 +157,12 @@ def apply(args) -> dict[str, dict]:
 
 def thresholds(settings: dict[str, dict]) -> Thresholds:
     return Thresholds.from_dict(settings["quality"])
+
+
+def artifact_rule(settings: dict[str, dict]) -> ArtifactRule | None:
+    """The rule of ``[artifacts]``, or None where detection is off."""
+    rule = dict(settings["artifacts"])
+    return ArtifactRule.from_dict(rule) if rule.pop("detect") else None
 
 
 # ---------------------------------------------------------------- TOML out

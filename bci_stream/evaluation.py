@@ -27,7 +27,7 @@ def replay_session(bundle: ModelBundle, trials: list[Trial], window: float, hop:
     statistics; what earlier sessions of the same participant left in ``state_dir`` serves
     as its warm-up prior, as live.
 
-    Returns, for each window that lies inside one trial, (seconds since session
+    Returns, for each window that lies inside one trial and is no artifact, (seconds since session
     start, predicted class index, true class index).
     """
     info = trials[0].info
@@ -46,7 +46,7 @@ def replay_session(bundle: ModelBundle, trials: list[Trial], window: float, hop:
     out = []
     for p in preds:
         first, last = trial_of[p.window_index - length], trial_of[p.window_index - 1]
-        if first == last and trials[last].label >= 0:
+        if first == last and trials[last].label >= 0 and p.artifact is None:  # an artifact has no class to score
             out.append((p.window_index / info.srate, names.index(p.label), trials[last].label))
     return out
 

@@ -8,6 +8,7 @@ import threading
 import numpy as np
 import pylsl
 
+from bci_stream.artifacts import ARTIFACT
 from bci_stream.control import format_fields
 from bci_stream.lslmeta import to_lsl
 from bci_stream.pipeline import Prediction
@@ -64,7 +65,10 @@ def _warn_of_others(mine: pylsl.StreamInfo, wait: float = 1.0) -> None:
 
 class PredictionOutlet:
     """``PREFIX-labels`` (Markers, string), ``PREFIX-probabilities`` (float32, one channel per class)
-    and ``PREFIX-status`` (Markers, ``key=value;...``: stratum, warm-up, control outcomes).
+    and ``PREFIX-status`` (Markers, ``key=value;...``: stratum, warm-up, control outcomes, faults).
+
+    An artifact window publishes the label ``artifact`` and no probabilities, so a consumer of either
+    stream never takes it for a confident class; the labels stream's metadata declares both.
 
     Source ids are derived from the prefix only, so a restarted pipeline is the
     same stream to recorders that were waiting for it. The stratum is restated
@@ -73,7 +77,8 @@ class PredictionOutlet:
 
     def __init__(self, prefix: str, class_names, meta: dict | None = None, status_every: float = 2.0):
         meta = dict(meta or {})
-        self.labels = MarkerOutlet(f"{prefix}-labels", f"bci-stream:{prefix}:labels", meta)
+        self.labels = MarkerOutlet(f"{prefix}-labels", f"bci-stream:{prefix}:labels",
+                                   {**meta, "classes": ",".join(class_names), "artifact_label": ARTIFACT})
         self.duplicates = threading.Thread(target=_warn_of_others, args=(self.labels.outlet.get_info(),), daemon=True)
         self.duplicates.start()
         self.status = MarkerOutlet(f"{prefix}-status", f"bci-stream:{prefix}:status", meta)
@@ -94,7 +99,8 @@ class PredictionOutlet:
 
     def send(self, p: Prediction) -> None:
         self.labels.push(p.label, p.timestamp)
-        self.probabilities.push_sample(p.probabilities, p.timestamp)
+        if p.artifact is None:
+            self.probabilities.push_sample(p.probabilities, p.timestamp)
         state = (p.participant, p.session, p.warming_up)
         if state != self._stated or p.timestamp - self._stated_at >= self.status_every:
             self._stated, self._stated_at = state, p.timestamp

@@ -11,12 +11,13 @@ import numpy as np
 import torch
 
 from bci_stream import registry
+from bci_stream.artifacts import ARTIFACT, ArtifactDetector, ArtifactRule
 from bci_stream.bundle import ModelBundle
 from bci_stream.channels import ChannelMap
 from bci_stream.filters import CausalFilter, FilterSpec
 from bci_stream.health import StreamHealth
 from bci_stream.stratified import Strata
-from bci_stream.stream import Chunk, StreamInfo
+from bci_stream.stream import UNITS, Chunk, StreamInfo
 from bci_stream.timing import StageTimer
 from bci_stream.windower import Windower
 
@@ -35,16 +36,20 @@ class Prediction:
     participant: str
     session: str
     warming_up: bool
+    #: Why the window is an artifact (``amplitude``, ``features``), or None. An artifact's label is ``artifact``
+    #: and its probabilities NaN: it was not classified.
+    artifact: str | None = None
 
     def to_dict(self) -> dict:
         return {
             "timestamp": self.timestamp,
             "label": self.label,
-            "probabilities": dict(zip(self.class_names, map(float, self.probabilities))),
+            "probabilities": None if self.artifact else dict(zip(self.class_names, map(float, self.probabilities))),
             "sample": int(self.window_index),
             "participant": self.participant,
             "session": self.session,
             "warming_up": self.warming_up,
+            "artifact": self.artifact,
         }
 
 
@@ -72,6 +77,7 @@ class Pipeline:
         channels: ChannelMap | None = None,
         report: Callable[..., None] | None = None,
         fresh: bool = False,
+        artifacts: ArtifactRule | None = None,
     ):
         self.info, self.bundle = info, bundle
         self.channels = channels or bundle.channel_map(info)
@@ -101,6 +107,11 @@ class Pipeline:
         self.class_names = tuple(bundle.class_names)
         self.sinks = list(sinks)
         self.health = StreamHealth(info.name, info.srate, report)
+        self.report = report
+        #: Judges each window; an artifact is published as such, never classified or learned from. None: off.
+        self.artifacts = None if artifacts is None else ArtifactDetector(artifacts, UNITS[bundle.unit] / UNITS["microvolts"])
+        self.n_artifacts = 0
+        self._episode: int | None = None  # artifact windows in the episode under way, or None between episodes
         self.timer = StageTimer(STAGES)
         self.n_windows = 0
         self.n_rejected = 0
@@ -136,25 +147,32 @@ class Pipeline:
         self._note_rejected(bad, ok)
         if not ok.any():
             return []
+        why = [None] * len(x) if self.artifacts is None else self.artifacts(windows.data[ok], x)
+        self._note_artifacts(why, windows.end_times[ok])
+        clean = np.array([w is None for w in why])
         t.lap("features")
         warm = self.strata.warming_up()  # as it stood before these windows, as a switch acknowledgement states it
-        if self.normalize_inputs is not None:
-            x = self.normalize_inputs(x)
-        t.lap("normalize")
-        with torch.inference_mode():
-            logits = self.model(torch.from_numpy(np.ascontiguousarray(x, np.float32)).to(self.device))
-            probs = torch.softmax(logits, dim=-1).cpu().numpy()
-        t.lap("classify")
+        probs = np.full((len(x), len(self.class_names)), np.nan, np.float32)
+        if clean.any():
+            x = x[clean]
+            if self.normalize_inputs is not None:
+                x = self.normalize_inputs(x)
+            t.lap("normalize")
+            with torch.inference_mode():
+                logits = self.model(torch.from_numpy(np.ascontiguousarray(x, np.float32)).to(self.device))
+                probs[clean] = torch.softmax(logits, dim=-1).cpu().numpy()
+            t.lap("classify")
         preds = [
             Prediction(
-                float(ts), self.class_names[int(p.argmax())], p, self.class_names, int(idx), *self.strata.key, warm
+                float(ts), ARTIFACT if w else self.class_names[int(p.argmax())], p, self.class_names, int(idx),
+                *self.strata.key, warm, w and w["reason"],
             )
-            for ts, idx, p in zip(windows.end_times[ok], windows.end_indices[ok], probs)
+            for ts, idx, p, w in zip(windows.end_times[ok], windows.end_indices[ok], probs, why)
         ]
         for pred in preds:
             for sink in self.sinks:
                 sink.send(pred)
-        self.n_predictions += len(preds)
+        self.n_predictions += int(clean.sum())
         t.lap("publish")
         return preds
 
@@ -169,6 +187,25 @@ class Pipeline:
         elif ok.all() and self._rejecting:
             log.info("stream %r: classifying again (%d window(s) withheld so far)", self.info.name, self.n_rejected)
         self._rejecting = bool((~ok).any()) and not ok[-1]
+
+    def _note_artifacts(self, why: list[dict | None], times: np.ndarray) -> None:
+        """Count artifact windows; say so once when an episode starts (why) and once when it ends (how long),
+        in the log and on the status stream."""
+        for w, ts in zip(why, times):
+            if w is not None and self._episode is None:
+                self._episode = 0
+                log.warning("stream %r: artifact (%s): windows labelled %r, neither classified nor learned from, "
+                            "until it ends", self.info.name, ", ".join(f"{k}={v}" for k, v in w.items()), ARTIFACT)
+                if self.report is not None:
+                    self.report(float(ts), event="artifact", **w)
+            elif w is None and self._episode is not None:
+                log.info("stream %r: clean again after %d artifact window(s)", self.info.name, self._episode)
+                if self.report is not None:
+                    self.report(float(ts), event="clean", windows=self._episode)
+                self._episode = None
+            if w is not None:
+                self._episode += 1
+                self.n_artifacts += 1
 
     def run(self, chunks: Iterable[Chunk], duration: float | None = None, should_stop: Callable[[], bool] | None = None,
             hooks: Iterable[Callable[[Chunk], None]] = ()) -> None:
@@ -201,18 +238,20 @@ class Pipeline:
                 break
 
     def _process_stretches(self, chunk: Chunk) -> None:
-        """Filters and windows never reach across a gap or jump in the timestamps: they start afresh after one."""
+        """Filters and windows never reach across a gap or jump in the timestamps: they start afresh after one,
+        and window indices go on counting the samples the stream delivered (the lost ones are ``lost_samples``)."""
         cuts = self.health.check(chunk)
         for start, end in zip([0, *cuts], [*cuts, len(chunk)]):
             if start == end:
                 continue
             if start in cuts:
                 self.filter = CausalFilter(self.filter.sos, len(self.bundle.channels))
-                self.windower = Windower(self.windower.length, self.windower.hop, len(self.bundle.channels))
+                w = self.windower
+                self.windower = Windower(w.length, w.hop, len(self.bundle.channels), origin=w.origin + w.ring.n_written)
             self.process(Chunk(chunk.data[start:end], chunk.timestamps[start:end]))
 
     def close(self) -> None:
-        self.strata.save(every_stratum=True)
+        self.strata.save()
         for sink in self.sinks:
             sink.close()
 
@@ -221,6 +260,7 @@ class Pipeline:
             "windows": self.n_windows,
             "predictions": self.n_predictions,
             "rejected_nonfinite": self.n_rejected,
+            "artifacts": self.n_artifacts,
             "ring_overwritten": self.windower.ring.overwritten,
             "gaps": self.health.gaps,
             "lost_samples": self.health.lost_samples,

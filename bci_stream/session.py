@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from bci_stream import registry
+from bci_stream.artifacts import ArtifactRule
 from bci_stream.bundle import ModelBundle, default_bundle_for, load_model
 from bci_stream.channels import MAX_INTERPOLATED, MontageError, names_list
 from bci_stream.control import StratumControl
@@ -76,6 +77,8 @@ class SessionOptions:
     max_interpolated: float = MAX_INTERPOLATED
     #: Seconds of wall time between saves of the current stratum while it runs (with a state_dir).
     checkpoint: float = 10.0
+    #: Which windows are artifacts, published as such and never classified or learned from; None: no detection.
+    artifacts: ArtifactRule | None = ArtifactRule()
 
 
 @dataclass
@@ -115,7 +118,7 @@ class LiveSession:
         self.pipeline = Pipeline(info, bundle, self.participant, self.session, options.window, options.hop,
                                  options.device, sinks, state_dir=options.state_dir,
                                  filters=FilterSpec.from_dict(filters), channels=self.channels, report=self.report,
-                                 fresh=options.fresh)
+                                 fresh=options.fresh, artifacts=options.artifacts)
         self.hooks = list(hooks)
         self.checkpoints = None if options.state_dir is None else Checkpoints(self.pipeline.strata, options.checkpoint)
         if self.checkpoints is not None:

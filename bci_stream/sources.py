@@ -60,6 +60,17 @@ def parse_flag(value: str, where: str) -> bool:
     raise SourceError(f"{where}: expected a yes/no value, got {value!r}")
 
 
+def parse_positive(value: str, where: str, expected: str = "a number > 0") -> float:
+    """A source option that is a finite number > 0; ``where`` names the source and the option."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = float("nan")
+    if not 0 < number < float("inf"):
+        raise SourceError(f"{where}: expected {expected}, got {value!r}")
+    return number
+
+
 def open_source(spec: str, **defaults) -> Source:
     """``synthetic:seed62``, ``brainflow:synthetic``, ``lsl:name=S1``, ... -> an open source."""
     scheme, sep, rest = spec.partition(":")

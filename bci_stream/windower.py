@@ -22,17 +22,19 @@ class Windows:
 
 
 class Windower:
-    """Window ``k`` covers samples ``[k*hop, k*hop + length)`` of the stream.
+    """Window ``k`` covers samples ``[origin + k*hop, origin + k*hop + length)`` of the stream.
 
     Every window that is complete after a push is returned, whatever the chunk
     size: a large chunk is consumed in pieces that fit the ring buffer, so no
-    sample a pending window needs is ever overwritten.
+    sample a pending window needs is ever overwritten. ``origin`` is the stream's
+    sample index of the first sample pushed: a windower started afresh after a
+    break in the stream goes on numbering its samples.
     """
 
-    def __init__(self, length: int, hop: int, n_channels: int, spare: int = 4096):
+    def __init__(self, length: int, hop: int, n_channels: int, spare: int = 4096, origin: int = 0):
         if length < 1 or hop < 1:
             raise ValueError(f"window length and hop must be >= 1 sample, got {length}, {hop}")
-        self.length, self.hop = int(length), int(hop)
+        self.length, self.hop, self.origin = int(length), int(hop), int(origin)
         self.ring = RingBuffer(self.length + max(self.hop, spare), n_channels)
         self.next_window = 0
 
@@ -68,7 +70,7 @@ class Windower:
         return Windows(
             batches[0] if len(batches) == 1 else np.concatenate(batches),
             np.asarray(times),
-            np.asarray(starts, np.int64) + self.length,
+            np.asarray(starts, np.int64) + (self.origin + self.length),
         )
 
     def _due(self) -> int:

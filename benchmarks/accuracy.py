@@ -6,6 +6,7 @@ read back by the SEED reader, so `bci-stream evaluate` runs the same protocol
 unchanged on a real SEED folder.
 
     python benchmarks/accuracy.py [--seed 1,2,3] [--data DIR] [--participants 15] [--trial-seconds 30] [--jobs N]
+                                  [--difficulty easy|seed]
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import functools
 import json
 import os
 import time
+import zlib
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -23,6 +25,7 @@ import torch
 
 from bci_stream import registry
 from bci_stream.datasets.synthetic import write_seed_folder
+from bci_stream.devices.synthetic import DIFFICULTY
 from bci_stream.evaluation import evaluate, format_report
 from bci_stream.featurecache import feature_set
 from bci_stream.progress import Progress
@@ -87,7 +90,9 @@ def main() -> None:
                          "Seed 0 is the development seed design choices are made on: report others")
     ap.add_argument("--participants", type=int, default=15)
     ap.add_argument("--sessions", type=int, default=3)
-    ap.add_argument("--trial-seconds", type=float, default=30.0)
+    ap.add_argument("--difficulty", choices=tuple(DIFFICULTY), default="easy",
+                    help="generator preset: easy (as always), seed (calibrated to the SEED paper's figures)")
+    ap.add_argument("--trial-seconds", type=float, help="default 30 s for easy, 240 s (SEED's clips) for seed")
     ap.add_argument("--hop", type=float, default=1.0, help="window hop for features and the online replay, s")
     ap.add_argument("--epochs", type=int, default=100)
     ap.add_argument("--norms", default="none,batch,stratified")
@@ -103,15 +108,21 @@ def main() -> None:
         seeds = [int(x) for x in args.seed.split(",")]
     except ValueError:
         ap.error(f"--seed: expected integers separated by commas, got {args.seed!r}")
+    if args.trial_seconds is None:
+        args.trial_seconds = 30.0 if args.difficulty == "easy" else 240.0
 
     fsets = {}
     for seed in seeds:
-        folder = (Path(args.data) / f"p{args.participants}-s{args.sessions}-t{args.trial_seconds:g}-seed{seed}"
+        # a re-calibrated preset gets a folder of its own
+        knobs = json.dumps(DIFFICULTY[args.difficulty], sort_keys=True).encode()
+        hard = "" if args.difficulty == "easy" else f"-{args.difficulty}{zlib.crc32(knobs):08x}"
+        folder = (Path(args.data) / f"p{args.participants}-s{args.sessions}-t{args.trial_seconds:g}-seed{seed}{hard}"
                   / "Preprocessed_EEG")
         t0 = time.perf_counter()
         if not (folder / "label.mat").exists():
             write_seed_folder(folder, args.participants, args.sessions, args.trial_seconds, seed=seed,
-                              progress=Progress(args.participants * args.sessions, f"synthesize seed {seed}"))
+                              progress=Progress(args.participants * args.sessions, f"synthesize seed {seed}"),
+                              difficulty=args.difficulty)
         fsets[seed] = feature_set(registry.load_dataset("seed")(folder), features="de", window=1.0, hop=args.hop), folder
         print(f"seed {seed}: {args.participants} participants x {args.sessions} sessions x 15 trials x "
               f"{args.trial_seconds:g} s, {len(fsets[seed][0].y)} windows ({time.perf_counter() - t0:.0f} s to prepare)",
@@ -128,7 +139,8 @@ def main() -> None:
     reports = [done[(s, n)] for s in seeds for n in norms]
 
     for seed in seeds:
-        print(f"\nSeed {seed}: leave-one-participant-out accuracy, 3 classes, DE features, {args.epochs} epochs, "
+        print(f"\nSeed {seed}, {args.difficulty} generator: leave-one-participant-out accuracy, 3 classes, DE features, "
+              f"{args.epochs} epochs, "
               f"live pass {'on' if args.live_pass else 'off'}\n")
         _table([r for r in reports if r["seed"] == seed])
     if len(seeds) > 1:

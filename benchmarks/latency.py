@@ -6,10 +6,12 @@ independent inlet on the labels. Latency = time a label is received minus the
 time the last sample of its window was pushed (its timestamp: samples are
 stamped with their scheduled push time and pushed as soon as that time comes).
 
-    python benchmarks/latency.py [--seconds 60] [--configs 32x128,62x200,62x1000,62x1000-12]
+    python benchmarks/latency.py [--seconds 60] [--configs 32x128,62x200,62x1000,62x1000-12,62x1000+state]
 
 ``62x1000-12``: the stream lacks 12 of the model's channels (those a real 60-channel 10-20 cap
 lacks of SEED's 62), so the pipeline interpolates them: its ``channels`` stage is then a matrix product.
+``62x1000+state``: statistics kept in a state folder and checkpointed every second; the other rows run
+``--no-state``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import argparse
 import multiprocessing as mp
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -94,7 +97,10 @@ def floor(n: int = 500) -> np.ndarray:
     return lat
 
 
-def pipeline_latency(channels: int, srate: float, seconds: float, missing: int = 0) -> tuple[np.ndarray, str]:
+def pipeline_latency(channels: int, srate: float, seconds: float, missing: int = 0,
+                     state: str | None = None) -> tuple[np.ndarray, str]:
+    """``state``: a folder to keep statistics in, checkpointed every second (ten times the default rate, so their
+    cost on the decoding thread shows in the percentiles); None: ``--no-state``."""
     name = f"lat-{uuid.uuid4().hex[:8]}"
     chunk = max(1, round(srate / 100))  # ~10 ms chunks, like most amplifiers
     ready = mp.Event()
@@ -103,7 +109,8 @@ def pipeline_latency(channels: int, srate: float, seconds: float, missing: int =
     ready.wait(30)
     run = subprocess.Popen(
         [str(Path(sys.executable).parent / "bci-stream"), "run", "--source", f"lsl:source_id={name}-src",
-         "--name", name, "--duration", str(seconds), "--no-state", "-q", "--model", LAYOUT[channels]],
+         "--name", name, "--duration", str(seconds), "-q", "--model", LAYOUT[channels],
+         *(["--no-state"] if state is None else ["--state-dir", state, "--checkpoint", "1"])],
         stderr=subprocess.PIPE, text=True,
     )
     lat = receive(f"{name}-labels", lambda k: run.poll() is not None)
@@ -116,17 +123,22 @@ def pipeline_latency(channels: int, srate: float, seconds: float, missing: int =
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=60.0)
-    ap.add_argument("--configs", default="32x128,62x200,62x1000,62x1000-12")
+    ap.add_argument("--configs", default="32x128,62x200,62x1000,62x1000-12,62x1000+state",
+                    help="CHANNELSxRATE, -N: N channels missing (interpolated), +state: statistics saved, "
+                         "checkpointed every second")
     args = ap.parse_args()
     fl = floor()
     f50, f99 = np.median(fl) * 1e3, np.percentile(fl, 99) * 1e3
     rows = []
     for cfg in args.configs.split(","):
+        cfg, state = cfg.removesuffix("+state"), cfg.endswith("+state")
         ch, rate = cfg.split("x")
         rate, _, missing = rate.partition("-")
-        lat, err = pipeline_latency(int(ch), float(rate), args.seconds, int(missing or 0))
+        with tempfile.TemporaryDirectory() as folder:
+            lat, err = pipeline_latency(int(ch), float(rate), args.seconds, int(missing or 0), folder if state else None)
         stages = [line.strip() for line in err.splitlines() if " p50 " in line]
-        rows.append((f"{ch} ch @ {rate} Hz" + (f", {missing} interp." if missing else ""), lat, stages))
+        rows.append((f"{ch} ch @ {rate} Hz" + (f", {missing} interp." if missing else "")
+                     + (", checkpoints 1/s" if state else ""), lat, stages))
     print(f"\nSample -> label latency through LSL, 1 s windows, 100 ms hop, {args.seconds:g} s per row\n")
     print(f"{'configuration':<28} {'labels':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'p50/floor':>10} {'p99/floor':>10}")
     print(f"{'LSL floor':<28} {len(fl):>6} {f50:>8.3f} {f99:>8.3f} {fl.max() * 1e3:>8.3f} {1:>10.1f} {1:>10.1f}")

@@ -76,9 +76,10 @@ SEED_ORDER = (2, 1, 0, 0, 1, 2, 0, 1, 2, 2, 1, 0, 1, 2, 0)
 
 
 def write_seed_folder(folder, participants: int = 15, sessions: int = 3, trial_seconds: float = 60.0,
-                      seed: int = 0, progress=None) -> Path:
+                      seed: int = 0, progress=None, **generator) -> Path:
     """A SEED-like dataset in SEED's own layout: ``<subject>_<YYYYMMDD>.mat`` with ``<initials>_eeg1..15``
-    (62 x T float32 microvolts at 200 Hz) and ``label.mat``, so it is read by the same reader as SEED."""
+    (62 x T float32 microvolts at 200 Hz) and ``label.mat``, so it is read by the same reader as SEED.
+    ``generator``: ``SyntheticEEG`` knobs (``difficulty="seed"``, ``drift=``...)."""
     import scipy.io
 
     folder = Path(folder)
@@ -87,7 +88,7 @@ def write_seed_folder(folder, participants: int = 15, sessions: int = 3, trial_s
     for p in range(1, participants + 1):
         for s in range(1, sessions + 1):
             trials = synthetic_trials("seed62", [p], [s], len(SEED_ORDER), seed=seed, trial_seconds=trial_seconds,
-                                      schedule=SEED_ORDER)
+                                      schedule=SEED_ORDER, **generator)
             variables = {f"p{p:02d}_eeg{t.trial}": np.ascontiguousarray(t.data.T) for t in trials}
             scipy.io.savemat(folder / f"{p}_202601{s:02d}.mat", variables)
             if progress is not None:

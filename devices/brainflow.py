@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Iterator
 
 import numpy as np
 import pylsl
 
-from bci_stream.sources import Source, SourceError, parse_query
+from bci_stream.sources import Source, SourceError, parse_positive, parse_query
 from bci_stream.stream import Chunk, StreamInfo
+
+log = logging.getLogger("bci_stream.devices.brainflow")
 
 #: BrainFlowInputParams fields a user may set in ``brainflow:BOARD?key=value``.
 PARAMS = ("serial_port", "mac_address", "ip_address", "ip_address_aux", "ip_address_anc", "ip_port",
           "ip_port_aux", "ip_port_anc", "ip_protocol", "other_info", "timeout", "serial_number", "file",
           "file_aux", "file_anc", "master_board")
 _INT_PARAMS = {"ip_port", "ip_port_aux", "ip_port_anc", "ip_protocol", "timeout", "master_board"}
+
+#: Seconds without data after which the board is reconnected, unless ``?stall=`` says otherwise. A dongle that
+#: lost its headset, or a board reset, may give no error at all: the data just stop.
+STALL = 5.0
+#: Seconds between reconnection tries: the first comes at once, then 1, 2, 4, ... s up to the cap, so a board that
+#: is away for long is not hammered and one that is back soon is found soon.
+BACKOFF_FIRST, BACKOFF_MAX = 1.0, 30.0
+#: Samples BrainFlow buffers between polls.
+BUFFER = 450000
 
 
 def board_id(name: str) -> int:
@@ -33,10 +45,14 @@ def board_id(name: str) -> int:
 
 
 class BrainFlowSource(Source):
-    """Polls the board every ``poll`` seconds; BrainFlow's UNIX timestamps are mapped to the LSL clock."""
+    """Polls the board every ``poll`` seconds; BrainFlow's UNIX timestamps are mapped to the LSL clock.
 
-    def __init__(self, board: str = "synthetic", poll: float = 0.02, **params):
-        from brainflow.board_shim import BoardShim, BrainFlowError, BrainFlowInputParams
+    On a BrainFlow error or ``stall`` s without data the session is released, prepared and started again,
+    with backoff (``BACKOFF_FIRST``); empty chunks keep coming meanwhile, so the run stays stoppable.
+    """
+
+    def __init__(self, board: str = "synthetic", poll: float = 0.02, stall: float = STALL, **params):
+        from brainflow.board_shim import BoardIds, BoardShim, BrainFlowError, BrainFlowInputParams
 
         BoardShim.disable_board_logger()
         self.board_id = board_id(board)
@@ -45,19 +61,22 @@ class BrainFlowSource(Source):
             if k not in PARAMS:
                 raise SourceError(f"BrainFlow board {board!r}: unknown parameter {k!r}; known: {', '.join(PARAMS)}")
             setattr(ip, k, int(v) if k in _INT_PARAMS else v)
-        self.poll = poll
-        self.board = BoardShim(self.board_id, ip)
+        self.poll, self.stall = poll, stall
+        # A recorded file or a stream of another process has the layout of the board that recorded it.
+        layout = (ip.master_board if self.board_id in (BoardIds.PLAYBACK_FILE_BOARD, BoardIds.STREAMING_BOARD)
+                  else self.board_id)
         try:
-            self.eeg_rows = BoardShim.get_eeg_channels(self.board_id)
-            self.ts_row = BoardShim.get_timestamp_channel(self.board_id)
-            srate = BoardShim.get_sampling_rate(self.board_id)
+            self.board = BoardShim(self.board_id, ip)
+            self.eeg_rows = BoardShim.get_eeg_channels(layout)
+            self.ts_row = BoardShim.get_timestamp_channel(layout)
+            srate = BoardShim.get_sampling_rate(layout)
             try:
-                names = BoardShim.get_eeg_names(self.board_id)
+                names = BoardShim.get_eeg_names(layout)
             except BrainFlowError:
                 names = [f"EEG{i + 1}" for i in range(len(self.eeg_rows))]
-            device = BoardShim.get_device_name(self.board_id)
+            device = BoardShim.get_device_name(layout)
             self.board.prepare_session()
-            self.board.start_stream(450000)
+            self.board.start_stream(BUFFER)
         except BrainFlowError as e:
             raise SourceError(f"BrainFlow board {board!r} (id {self.board_id}): {e}") from None
         self.info = StreamInfo(
@@ -65,21 +84,37 @@ class BrainFlowSource(Source):
             source_id=f"brainflow:{self.board_id}:{params.get('serial_number') or params.get('serial_port') or params.get('mac_address') or params.get('ip_address') or 'default'}",
             device=device,
         )
+        self._empty = Chunk(np.empty((0, len(self.eeg_rows)), np.float32), np.empty(0))
+        self._tries = 0
         self._open = True
 
     @classmethod
     def from_spec(cls, spec: str, **defaults) -> "BrainFlowSource":
         head, params = parse_query(spec)
-        poll = float(params.pop("poll", 0.02))
-        return cls(head or "synthetic", poll=poll, **params)
+        where = f"BrainFlow board {head or 'synthetic'!r}"
+        poll = parse_positive(params.pop("poll", "0.02"), f"{where}: poll", "seconds > 0")
+        stall = parse_positive(params.pop("stall", str(STALL)), f"{where}: stall", "seconds > 0")
+        return cls(head or "synthetic", poll=poll, stall=stall, **params)
 
     def chunks(self) -> Iterator[Chunk]:
+        from brainflow.board_shim import BrainFlowError
+
+        last = time.monotonic()
         while self._open:
             time.sleep(self.poll)
-            raw = self.board.get_board_data()
-            if raw.shape[1] == 0:
-                yield Chunk(np.empty((0, len(self.eeg_rows)), np.float32), np.empty(0))  # a stall stays stoppable
+            try:
+                raw = self.board.get_board_data()
+            except BrainFlowError as e:
+                yield from self._reconnect(f"BrainFlow error: {e}")
+                last = time.monotonic()
                 continue
+            if raw.shape[1] == 0:
+                if time.monotonic() - last > self.stall:
+                    yield from self._reconnect(f"no data for {self.stall:g} s")
+                    last = time.monotonic()
+                yield self._empty  # a stall stays stoppable
+                continue
+            last, self._tries = time.monotonic(), 0
             # UNIX -> LSL clock; the offset is re-read every poll so system clock steps are followed.
             offset = time.time() - pylsl.local_clock()
             yield Chunk(
@@ -87,10 +122,46 @@ class BrainFlowSource(Source):
                 raw[self.ts_row] - offset,
             )
 
+    def _reconnect(self, why: str) -> Iterator[Chunk]:
+        """Release, prepare and start the session until it works or the source is closed; each try is logged."""
+        from brainflow.board_shim import BrainFlowError
+
+        log.warning("%s: %s; reconnecting", self.info.name, why)
+        while self._open:
+            if self._tries:  # tries since data last came; a board that fails again at once is backed off from too
+                until = time.monotonic() + self._backoff()
+                while self._open and time.monotonic() < until:
+                    yield self._empty
+                    time.sleep(self.poll)
+                if not self._open:
+                    return
+            self._tries += 1
+            log.warning("%s: reconnecting, try %d", self.info.name, self._tries)
+            try:
+                self._release()
+                self.board.prepare_session()
+                self.board.start_stream(BUFFER)
+            except BrainFlowError as e:
+                log.warning("%s: try %d failed: %s; next try in %g s", self.info.name, self._tries, e, self._backoff())
+            else:
+                log.warning("%s: reconnected at try %d", self.info.name, self._tries)
+                return
+
+    def _backoff(self) -> float:
+        return min(BACKOFF_FIRST * 2 ** min(self._tries - 1, 16), BACKOFF_MAX)
+
+    def _release(self) -> None:
+        """Stop and release whatever is left of the session; a stream already stopped is no error here."""
+        from brainflow.board_shim import BrainFlowError
+
+        if self.board.is_prepared():
+            try:
+                self.board.stop_stream()
+            except BrainFlowError as e:
+                log.debug("%s: stop_stream: %s", self.info.name, e)
+            self.board.release_session()
+
     def close(self) -> None:
         if self._open:
             self._open = False
-            try:
-                self.board.stop_stream()
-            finally:
-                self.board.release_session()
+            self._release()

@@ -10,8 +10,8 @@ from typing import Iterator
 import numpy as np
 import pylsl
 
-from bci_stream.lslmeta import from_lsl
-from bci_stream.sources import Source, SourceError, parse_query
+from bci_stream.lslmeta import channel_labels, from_lsl
+from bci_stream.sources import Source, SourceError, parse_positive, parse_query
 from bci_stream.stream import Chunk, StreamInfo, given_unit
 
 log = logging.getLogger("bci_stream.devices.lsl")
@@ -38,12 +38,14 @@ class LSLSource(Source):
     ``lsl:name=S1``, ``lsl:type=EEG``, ``lsl:source_id=ID``; options after ``?``:
     ``timeout`` (seconds to wait for the stream, default 10), ``resolve_wait`` (seconds to keep looking
     for other matching streams once one appeared, default 0.5; more than one is an error, as the source
-    would be an arbitrary one of them; 0 takes the first), ``max_chunk``, and ``unit`` (the unit the samples
-    really are in, where the stream's metadata is wrong or silent; said at start-up).
+    would be an arbitrary one of them; 0 takes the first), ``max_chunk``, ``unit`` (the unit the samples
+    really are in, where the stream's metadata is wrong or silent) and ``scale`` (that unit per count: samples
+    are multiplied by it); both said at start-up. Integer samples are counts of an amplifier's own size: a
+    stream of them that declares no unit is refused unless ``unit`` and ``scale`` are given.
     """
 
     def __init__(self, prop: str, value: str, timeout: float = 10.0, max_chunk: int = 4096,
-                 resolve_wait: float = 0.5, unit: str | None = None):
+                 resolve_wait: float = 0.5, unit: str | None = None, scale: float | None = None):
         if prop not in PROPS:
             raise SourceError(f"LSL source: cannot resolve by {prop!r}; use one of {', '.join(PROPS)}")
         self.prop, self.value, self.query = prop, value, f"{prop}={value}"
@@ -60,13 +62,20 @@ class LSLSource(Source):
             raise SourceError(f"{len(found)} LSL streams match {prop}={value!r}: {ids}; pick one with "
                               f"lsl:source_id=ID (e.g. lsl:source_id={found[0].source_id() or '...'})")
         self.uid = found[0].uid()
-        self.inlet, self.info, dtype = _open_inlet(found[0], timeout)
         if unit is not None:
             try:
-                given = given_unit(unit, f"LSL source lsl:{self.query}")
+                unit = given_unit(unit, f"LSL source lsl:{self.query}")
             except ValueError as e:
                 raise SourceError(str(e)) from None
-            self.info = replace(self.info, unit=given, extra={**self.info.extra, "unit_declared": self.info.unit})
+        self.told = unit is not None and scale is not None
+        self.inlet, self.info, dtype = _open_inlet(found[0], timeout, self.query, self.told)
+        self.scale = 1.0 if scale is None else scale
+        if unit is not None or scale is not None:
+            declared = self.info.unit
+            self.info = replace(self.info, unit=unit or declared,
+                                extra={**self.info.extra, "unit_declared": declared, "scale": self.scale})
+            log.info("LSL stream lsl:%s: %s samples times %g read as %s, as given", self.query,
+                     np.dtype(dtype).name, self.scale, self.info.unit)
         self.max_chunk = max_chunk
         self._buf = np.zeros((max_chunk, self.info.n_channels), dtype)
         self._empty = Chunk(np.empty((0, self.info.n_channels), np.float32), np.empty(0))
@@ -78,12 +87,15 @@ class LSLSource(Source):
         prop, sep, value = head.partition("=")
         if not sep or not value:
             raise SourceError(f"LSL source {spec!r}: expected name=NAME, type=TYPE or source_id=ID")
-        unknown = set(params) - {"timeout", "max_chunk", "resolve_wait", "unit"}
+        unknown = set(params) - {"timeout", "max_chunk", "resolve_wait", "unit", "scale"}
         if unknown:
             raise SourceError(f"LSL source {spec!r}: unknown option(s) {sorted(unknown)}; "
-                              "known: timeout, resolve_wait, max_chunk, unit")
+                              "known: timeout, resolve_wait, max_chunk, unit, scale")
+        scale = params.get("scale")
+        if scale is not None:
+            scale = parse_positive(scale, f"LSL source lsl:{head}: scale", "the unit per count, a number > 0")
         return cls(prop, value, float(params.get("timeout", defaults.get("timeout", 10.0))), int(params.get("max_chunk", 4096)),
-                   float(params.get("resolve_wait", 0.5)), params.get("unit"))
+                   float(params.get("resolve_wait", 0.5)), params.get("unit"), scale)
 
     def chunks(self, poll: float = 0.2) -> Iterator[Chunk]:
         """Yields each chunk as soon as its first sample arrives, an empty one after each empty poll; the data
@@ -95,8 +107,10 @@ class LSLSource(Source):
             n = len(ts)
             if n:
                 last, looking = time.monotonic(), False
-                data = buf[:n] if buf.dtype == np.float32 else buf[:n].astype(np.float32)
-                yield Chunk(data, ts)
+                if buf.dtype == np.float32 and self.scale == 1:
+                    yield Chunk(buf[:n], ts)
+                else:
+                    yield Chunk(np.multiply(buf[:n], self.scale, dtype=np.float32), ts)
                 continue
             yield self._empty
             if time.monotonic() - last > RERESOLVE_AFTER:
@@ -113,7 +127,7 @@ class LSLSource(Source):
         if not found:
             return False
         try:
-            inlet, info, dtype = _open_inlet(found[0], timeout=1.0)
+            inlet, info, dtype = _open_inlet(found[0], 1.0, self.query, self.told)
         except TimeoutError:
             return False  # gone again before it described itself; keep looking
         if (info.channel_names, info.srate) != (self.info.channel_names, self.info.srate):
@@ -135,18 +149,24 @@ class LSLSource(Source):
             self.inlet.close_stream()
 
 
-def _open_inlet(stream: pylsl.StreamInfo, timeout: float) -> tuple[pylsl.StreamInlet, StreamInfo, type]:
-    """An open inlet on ``stream``, its description and the numpy type of its samples."""
+def _open_inlet(stream: pylsl.StreamInfo, timeout: float, query: str,
+                told: bool) -> tuple[pylsl.StreamInlet, StreamInfo, type]:
+    """An open inlet on ``stream``, its description and the numpy type of its samples. ``told``: the user gave
+    the unit and the scale, which integer samples need when the stream declares no unit."""
     inlet = pylsl.StreamInlet(stream, max_buflen=60, processing_flags=FLAGS, recover=True)
     full = inlet.info(timeout=timeout)
     if full.channel_format() not in _DTYPES:
         raise SourceError(f"LSL stream {full.name()!r}: expected numeric samples, got channel format {full.channel_format()}")
+    dtype = _DTYPES[full.channel_format()]
+    if np.issubdtype(dtype, np.integer) and not told and not any(u.strip() for u in channel_labels(full)[1]):
+        raise SourceError(f"LSL stream {full.name()!r} sends {np.dtype(dtype).name} samples and declares no unit: "
+                          f"say what a count is with lsl:{query}?unit=UNIT&scale=S (one count = S UNIT)")
     try:
         info = from_lsl(full)
     except ValueError as e:
         raise SourceError(str(e)) from None
     inlet.open_stream(timeout=timeout)
-    return inlet, info, _DTYPES[full.channel_format()]
+    return inlet, info, dtype
 
 
 def _layout(info: StreamInfo) -> str:

@@ -26,7 +26,8 @@ class JsonlLog:
 
 
 class ConsolePrinter:
-    """``t=12.300 positive  negative=0.08 neutral=0.21 positive=0.71 [P1/1 warm-up]``."""
+    """``t=12.300 positive  negative=0.08 neutral=0.21 positive=0.71 [P1/1 warm-up]``; an artifact window:
+    ``t=12.400 artifact     (amplitude) [P1/1]``."""
 
     def __init__(self, stream=None, t0: float | None = None):
         self.stream = stream or sys.stdout
@@ -35,7 +36,7 @@ class ConsolePrinter:
     def send(self, p: Prediction) -> None:
         if self.t0 is None:
             self.t0 = p.timestamp
-        probs = " ".join(f"{c}={v:.2f}" for c, v in zip(p.class_names, p.probabilities))
+        probs = f"({p.artifact})" if p.artifact else " ".join(f"{c}={v:.2f}" for c, v in zip(p.class_names, p.probabilities))
         warm = " warm-up" if p.warming_up else ""
         print(f"t={p.timestamp - self.t0:8.3f} {p.label:<12} {probs} [{p.participant}/{p.session}{warm}]",
               file=self.stream, flush=True)

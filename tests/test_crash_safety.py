@@ -1,6 +1,7 @@
 """Crash safety of saved statistics: checkpoints survive SIGKILL, damaged state never stops a run,
 names and control markers stay bounded (issue 14, item 5)."""
 
+import datetime
 import json
 import logging
 import re
@@ -27,22 +28,26 @@ DAMAGED = {  # file contents -> what the warning says is wrong
     "list": (b"[]", "a JSON list, not an object"),
     "no keys": (b"{}", "no stratum, count, mean, m2"),
     "no mean": (json.dumps({k: v for k, v in GOOD.items() if k != "mean"}).encode(), "no mean"),
-    "wrong length": (json.dumps({**GOOD, "mean": [1.0, 2.0, 3.0]}).encode(), "mean has shape (3,), expected 2"),
+    "wrong length": (json.dumps({**GOOD, "mean": [1.0, 2.0, 3.0]}).encode(), "mean has shape (3,), expected 2 features"),
     "nan mean": (json.dumps({**GOOD, "mean": [float("nan"), 2.0]}).encode(), "mean holds non-finite numbers"),
     "negative m2": (json.dumps({**GOOD, "m2": [-1.0, 0.5]}).encode(), "m2 holds negative numbers"),
     "text mean": (json.dumps({**GOOD, "mean": "abc"}).encode(), "mean is not a list of numbers"),
     "stratum text": (json.dumps({**GOOD, "stratum": "P/1"}).encode(), "stratum P/1 is not [participant, session]"),
     "stratum of one": (json.dumps({**GOOD, "stratum": ["P"]}).encode(), "stratum ['P'] is not [participant, session]"),
-    "stratum number": (json.dumps({**GOOD, "stratum": ["P", 1]}).encode(), "stratum ['P', 1] is not [participant"),
-    "long stratum": (json.dumps({**GOOD, "stratum": "x" * 200}).encode(), f"stratum {'x' * 80} is not [participant"),
+    "stratum number": (json.dumps({**GOOD, "stratum": ["P", 1]}).encode(),
+                       "stratum ['P', 1] is not [participant, session]"),
+    "long stratum": (json.dumps({**GOOD, "stratum": "x" * 200}).encode(),
+                     f"stratum {'x' * 80} is not [participant, session]"),
     "count true": (json.dumps({**GOOD, "count": True}).encode(), "count True is not a finite number >= 0"),
     "count negative": (json.dumps({**GOOD, "count": -1}).encode(), "count -1 is not a finite number >= 0"),
-    "count infinite": (json.dumps({**GOOD, "count": float("inf")}).encode(), "count inf is not a finite number"),
-    "count text": (json.dumps({**GOOD, "count": "9" * 100}).encode(), f"count {'9' * 80} is not a finite number"),
+    "count infinite": (json.dumps({**GOOD, "count": float("inf")}).encode(), "count inf is not a finite number >= 0"),
+    "count text": (json.dumps({**GOOD, "count": "9" * 100}).encode(), f"count {'9' * 80} is not a finite number >= 0"),
     "halflife zero": (json.dumps({**GOOD, "halflife": 0}).encode(), "halflife 0 is not a finite number > 0"),
     "halflife true": (json.dumps({**GOOD, "halflife": True}).encode(), "halflife True is not a finite number > 0"),
-    "halflife infinite": (json.dumps({**GOOD, "halflife": float("inf")}).encode(), "halflife inf is not a finite"),
-    "halflife text": (json.dumps({**GOOD, "halflife": "7" * 100}).encode(), f"halflife {'7' * 80} is not a finite"),
+    "halflife infinite": (json.dumps({**GOOD, "halflife": float("inf")}).encode(),
+                          "halflife inf is not a finite number > 0"),
+    "halflife text": (json.dumps({**GOOD, "halflife": "7" * 100}).encode(),
+                      f"halflife {'7' * 80} is not a finite number > 0"),
 }
 
 
@@ -64,7 +69,9 @@ def test_damaged_state_is_set_aside_with_one_warning_and_the_stratum_starts_fres
     with caplog.at_level(logging.WARNING):
         assert n.stats(KEY).count == 0
     [warning] = _warnings_about(caplog, path)
-    assert why in warning.getMessage() and "starts fresh" in warning.getMessage()
+    # The whole reason, between its brackets (only a file that cannot be parsed adds the parser's words).
+    assert f"is damaged ({why}" + ("" if why == "unreadable" else "):") in warning.getMessage()
+    assert warning.getMessage().endswith("; its stratum starts fresh")
     [aside] = _set_aside(path)
     assert aside.read_bytes() == content and not path.exists()
     n.update(KEY, np.ones((2, 2)))
@@ -209,6 +216,77 @@ def test_a_damaged_file_is_moved_aside_under_a_dated_name_the_warning_gives(tmp_
     assert re.fullmatch(r"P__1\.json\.corrupt-\d{8}T\d{6}Z", aside.name)
     assert caplog.records[0].getMessage() == (f"normalizer state {path} is damaged (a JSON list, not an object): "
                                               f"moved aside to {aside.name}; its stratum starts fresh")
+
+
+def test_the_aside_name_is_dated_in_utc_whatever_the_local_time_zone(tmp_path, monkeypatch):
+    path = tmp_path / "P__1.json"
+    path.write_text("[]")
+    monkeypatch.setenv("TZ", "Asia/Kathmandu")  # UTC+05:45: no whole-hour slip can pass for UTC
+    time.tzset()
+    try:
+        before = time.time()
+        StratifiedNormalizer(2, state_dir=tmp_path, signature="s").stats(KEY)
+        after = time.time()
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    [aside] = _set_aside(path)
+    stamp = datetime.datetime.strptime(aside.name.split("corrupt-")[1], "%Y%m%dT%H%M%SZ")
+    assert before - 1 <= stamp.replace(tzinfo=datetime.timezone.utc).timestamp() <= after
+
+
+def test_a_damaged_file_that_cannot_be_moved_aside_is_said_so_and_overwritten_later(tmp_path, caplog):
+    """Moving aside can fail (here: a folder already has every name it could take this minute)."""
+    path = tmp_path / "P__1.json"
+    path.write_text("[]")
+    now = datetime.datetime.now(datetime.timezone.utc)
+    for s in range(-2, 60):
+        taken = tmp_path / f"P__1.json.corrupt-{(now + datetime.timedelta(seconds=s)):%Y%m%dT%H%M%SZ}"
+        taken.mkdir()
+    n = StratifiedNormalizer(2, state_dir=tmp_path, signature="s")
+    with caplog.at_level(logging.WARNING):
+        assert n.stats(KEY).count == 0
+    assert re.fullmatch(rf"normalizer state {re.escape(str(path))} is damaged \(a JSON list, not an object\): not moved "
+                        r"aside \(\[Errno 21\] Is a directory: .*\), overwritten at the next save; its stratum "
+                        r"starts fresh", caplog.records[0].getMessage())
+    n.update(KEY, np.ones((2, 2)))
+    n.save()
+    assert json.loads(path.read_text())["count"] == 2
+
+
+def test_unsaveable_statistics_of_one_stratum_leave_the_others_saved(tmp_path, caplog):
+    n = StratifiedNormalizer(2, state_dir=tmp_path, signature="s")
+    for key in [("P", "1"), ("P", "2"), ("Q", "1")]:
+        n.update(key, np.ones((2, 2)))
+    n.stats(("P", "1")).m2[1] = np.inf
+    with caplog.at_level(logging.WARNING):
+        n.save()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["P__2.json", "Q__1.json"]
+
+
+def test_a_file_under_another_name_claiming_a_stratum_is_not_taken_for_it(tmp_path):
+    """A copy (``P__1 (copy).json``) holds P/1's stratum: the participant's prior skips it, and P/1 is still read
+    from its own file."""
+    (tmp_path / "P__1.json").write_text(json.dumps(GOOD))
+    (tmp_path / "P__1 (copy).json").write_text(json.dumps({**GOOD, "count": 99.0, "mean": [7.0, 7.0]}))
+    (tmp_path / "P__2.json").write_text(json.dumps({**GOOD, "stratum": ["P", "2"], "mean": [3.0, 4.0]}))
+    n = StratifiedNormalizer(2, Prior(np.zeros(2), np.ones(2), 5.0), state_dir=tmp_path, signature="s",
+                             participant_weight=1.0)
+    np.testing.assert_allclose(n.prior_for(KEY).mean, [3.0, 4.0])
+    assert n.stats(KEY).count == GOOD["count"]
+
+
+def test_a_save_rewrites_only_the_current_stratum(tmp_path):
+    """A switch saves the stratum it leaves; later saves (checkpoints, the last one at exit) leave its file be."""
+    strata = Strata("P", "1")
+    step = strata.track(StratifiedNormalizer(2, state_dir=tmp_path, signature="s"))
+    step(np.ones((2, 2)))
+    strata.switch("P", "2")
+    left = (tmp_path / "P__1.json").stat().st_ino
+    step(np.ones((3, 2)))
+    strata.save()
+    assert (tmp_path / "P__1.json").stat().st_ino == left
+    assert json.loads((tmp_path / "P__2.json").read_text())["count"] == 3
 
 
 # ---------------------------------------------------------------- real runs
@@ -377,6 +455,26 @@ def test_checkpoints_write_the_current_stratum_when_due_on_their_own_thread(tmp_
         deadline = time.monotonic() + 5
         while not caplog.records and time.monotonic() < deadline:
             time.sleep(0.01)
-    assert "checkpoint of stratum P/1 not written" in caplog.records[0].getMessage()
+    assert re.fullmatch(r"checkpoint of stratum P/1 not written: \[Errno 20\] Not a directory: .*gone.*",
+                        caplog.records[0].getMessage())
+    # A daemon, so a run that dies without close() is not kept alive by it; named for thread dumps.
+    assert every._thread.daemon and every._thread.name == "bci-stream checkpoints"
     every.close()
     assert not every._thread.is_alive()
+
+
+@pytest.mark.parametrize("one,other", [(("a__b", "c"), ("a", "b__c")), (("a_", "b"), ("a", "_b")),
+                                       (("a___b", "c"), ("a_", "_b__c"))])
+def test_strata_whose_names_join_alike_keep_their_own_files(tmp_path, one, other):
+    """Before: both were saved as ``a__b__c.json``; the second overwrote the first, which then resumed its stats."""
+    n = StratifiedNormalizer(2, state_dir=tmp_path, signature="s")
+    n.update(one, np.ones((2, 2)))
+    n.update(other, np.full((5, 2), 3.0))
+    n.save()
+    back = StratifiedNormalizer(2, state_dir=tmp_path, signature="s")
+    assert (back.stats(one).count, back.stats(other).count) == (2, 5)
+    assert len(list(tmp_path.iterdir())) == 2
+
+
+def test_a_single_inner_underscore_keeps_the_file_name_of_earlier_versions(tmp_path):
+    assert StratifiedNormalizer(2, state_dir=tmp_path)._path(("sub_01", "ses_1")).name == "sub_01__ses_1.json"

@@ -1,15 +1,22 @@
 """A live stream that stops, comes back (as itself or under a new source_id) or jumps in time, end to end:
 real LSL outlets in their own processes, `bci-stream run`, and independent inlets on its outputs."""
 
+import json
 import signal
 import subprocess
 import sys
 import time
 
+import numpy as np
 from conftest import cli, stop
 from test_cli_live import _inlet
 
+from bci_stream.bundle import default_bundle_for
 from bci_stream.control import parse_fields
+from bci_stream.devices.synthetic import SyntheticEEG
+from bci_stream.pipeline import Pipeline
+from bci_stream.plugins.sinks import JsonlLog
+from bci_stream.stream import Chunk
 
 #: An EEG outlet shaped like the bundled seed62 model's input. Modes: ``data`` pushes synthetic EEG in real time,
 #: ``silent`` pushes nothing, ``jumps`` waits for a consumer, then shifts its timestamps +5 s after 3 s and -1 s
@@ -167,3 +174,28 @@ def test_timestamp_jumps_are_reported_and_no_window_spans_one(uid):
     # Back 1 s: the second before the jump was labelled already; only labels after it can span the jump.
     after = next(i for i, t in enumerate(stamps) if t >= jumps[1] + 0.99)
     assert not [t for t in stamps[after:] if jumps[1] <= t < jumps[1] + 0.99]
+
+
+def test_window_indices_go_on_counting_delivered_samples_across_gaps(tmp_path):
+    """Before: the windower started afresh after a gap numbered its windows from 0 again, so the JSON-lines
+    log's ``sample`` restarted at 200 after every gap."""
+    gen = SyntheticEEG("seed62", seed=3)
+    data, _ = gen.generate(200 * 12)
+    # Delivered samples' timestamps: +5 s after 3 s, -1 s after 6 s, +0.6 s after 9 s (at odd indices, off the hop).
+    breaks = {601: 5.0, 1203: -1.0, 1807: 0.6}
+    ts = 1000 + (np.arange(len(data)) + 1) / 200
+    for i, jump in breaks.items():
+        ts[i:] += jump
+    info = gen.info
+    pipe = Pipeline(info, default_bundle_for(info), sinks=[JsonlLog(tmp_path / "log.jsonl")])
+    pipe.run(Chunk(data[i : i + 37], ts[i : i + 37]) for i in range(0, len(data), 37))
+    pipe.close()
+    rows = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    samples = np.array([r["sample"] for r in rows])
+    assert pipe.health.gaps == 3
+    # The window's last sample is the delivered sample just before ``sample``: its timestamp is the label's.
+    np.testing.assert_array_equal(ts[samples - 1], [r["timestamp"] for r in rows])
+    # Each stretch's windows: the first one ends a window's length into it, then one per hop.
+    starts = [0, *breaks, len(data)]
+    expected = np.concatenate([np.arange(a + 200, b + 1, 20) for a, b in zip(starts, starts[1:])])
+    np.testing.assert_array_equal(samples, expected)

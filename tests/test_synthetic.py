@@ -81,3 +81,153 @@ def test_realtime_pacing_stamps_samples_when_they_exist():
             break
     lag = np.array([now - ts for now, ts in got])
     assert np.all(lag > -1e-3) and np.median(lag) < 0.005  # released when its last sample exists
+
+
+# --- difficulty knobs -------------------------------------------------------------------------------
+
+QUIET = dict(blinks=False, muscle=False, line_noise=None)
+EDGES = [(1, 4), (4, 8), (8, 14), (14, 31), (31, 50)]
+#: sha256 of SyntheticEEG("seed62", participant=3, session=2, seed=7, trial_seconds=2).generate(1000)[0] as
+#: the generator gave it before the knobs (commit b9715f5); bundled models were trained on those bytes.
+EASY_SHA256 = "75a73f66a143108a8e8dcb4233efa90c3455df109275984fb988abe7c3cb6429"
+
+
+def log_band_power(x, srate=200.0):
+    """log power per (band, channel) of the whole array, from its FFT."""
+    f = np.fft.rfftfreq(len(x), 1 / srate)
+    p = np.abs(np.fft.rfft(x, axis=0)) ** 2
+    return np.log(np.stack([p[(f >= lo) & (f < hi)].sum(0) for lo, hi in EDGES]))
+
+
+def rms(a):
+    return float(np.sqrt(np.mean(np.square(a))))
+
+
+@pytest.mark.parametrize("off", [{}, {"difficulty": "easy"}, {"effect": 1.0}, {"person_pattern": 0}, {"drift": 0},
+                                 {"session_scale": 1}, {"clip_variation": 0}, {"clip_arousal": 0}])
+def test_each_knob_off_gives_the_easy_bytes(off):
+    import hashlib
+
+    x, _ = SyntheticEEG("seed62", participant=3, session=2, seed=7, trial_seconds=2, **off).generate(1000)
+    assert hashlib.sha256(x.tobytes()).hexdigest() == EASY_SHA256
+
+
+def test_every_knob_on_still_independent_of_block_size_and_changes_the_bytes():
+    kw = dict(participant=3, session=2, seed=7, trial_seconds=3, difficulty="seed", drift=0.3)
+    a, ca = SyntheticEEG("seed62", **kw).generate(2600)
+    g = SyntheticEEG("seed62", **kw)
+    parts = [g.next_block(k) for k in (1, 7, 199, 201, 592, 600, 1000)]  # across knots and trials
+    np.testing.assert_array_equal(a, np.concatenate([p[0] for p in parts]))
+    np.testing.assert_array_equal(ca, np.concatenate([p[1] for p in parts]))
+    easy, _ = SyntheticEEG("seed62", participant=3, session=2, seed=7, trial_seconds=3).generate(2600)
+    assert not np.array_equal(a, easy)
+
+
+def test_drift_moves_band_power_by_the_set_amount_per_root_minute():
+    """A random walk of SD d per sqrt(minute): the mean log amplitude of the first and last minute of a T-minute
+    session differ by SD d * sqrt(T - 4/3) (Brownian motion averaged over each minute), log power by twice that.
+    The same seed without drift gives the same noise, so the ratio of the two leaves only the drift."""
+    T, d, m = 8, 0.1, 200 * 60
+    ratios = []
+    for p in (1, 2, 3):
+        flat, _ = SyntheticEEG(participant=p, trial_seconds=T * 60, schedule=[1], **QUIET).generate(T * m)
+        walk, _ = SyntheticEEG(participant=p, trial_seconds=T * 60, schedule=[1], drift=d, **QUIET).generate(T * m)
+        first = log_band_power(walk[:m]) - log_band_power(flat[:m])
+        last = log_band_power(walk[-m:]) - log_band_power(flat[-m:])
+        assert rms(first) < rms(last)  # it starts from the session's own amplitudes
+        ratios.append(rms(last - first) / (2 * d * np.sqrt(T - 4 / 3)))
+    # Somewhat under 1: the 1/f background does not drift and dilutes each band's power.
+    assert 0.6 < np.mean(ratios) < 1.1, ratios
+
+
+def test_person_pattern_gives_each_person_own_class_contrasts():
+    """The positive - negative contrast of log band power: scaled copies of one pattern without the knob,
+    personal with it, by about person_pattern x the RMS of the shared pattern (per unit of valence, both axes)."""
+    from bci_stream.devices.synthetic import emotion_pattern
+
+    def contrast(p, **kw):
+        g = SyntheticEEG(participant=p, trial_seconds=30, schedule=[0, 2], **QUIET, **kw)
+        x, cls = g.generate(200 * 30 * 8)
+        lp = np.stack([log_band_power(t) for t in x.reshape(8, -1, 62)])
+        return lp[cls[:: 200 * 30] == 2].mean(0) - lp[cls[:: 200 * 30] == 0].mean(0)  # [bands, C]
+
+    shared = {p: contrast(p) for p in (1, 2, 3)}
+    own = {p: contrast(p, person_pattern=1.0) for p in (1, 2, 3)}
+    assert np.corrcoef(shared[1].ravel(), shared[2].ravel())[0, 1] > 0.9
+    assert np.corrcoef(own[1].ravel(), own[2].ravel())[0, 1] < np.corrcoef(shared[1].ravel(), shared[2].ravel())[0, 1] - 0.2
+    pat = emotion_pattern(SEED62)
+    # Positive - negative is 2 x the valence row; the person's part adds 2 x person_pattern x RMS(pattern) of
+    # noise. Band by band, since leakage and the 1/f background dilute the bands unequally.
+    ratio = [rms(own[p][b] - shared[p][b]) / rms(shared[p][b]) / (rms(pat) / rms(pat[0, b]))
+             for p in own for b in range(len(EDGES))]
+    assert 0.75 < np.median(ratio) < 1.3, ratio
+
+
+def test_session_scale_sets_how_far_two_sessions_of_one_person_differ():
+    """Session draws per session: gains SD 0.05 (channel), offsets 0.06 (band) + 0.05 (band x channel), all x scale:
+    two sessions' log power differs by RMS 2 * scale * sqrt(2 * (0.05^2 + 0.06^2 + 0.05^2))."""
+    def spread(scale):
+        out = []
+        for p in (1, 2, 3, 4):
+            a, b = (SyntheticEEG(participant=p, session=s, trial_seconds=120, schedule=[1], session_scale=scale,
+                                 **QUIET).generate(200 * 120)[0] for s in (1, 2))
+            out.append(np.mean(np.square(log_band_power(a) - log_band_power(b))))
+        return np.mean(out)
+
+    noise, scale = spread(0.0), 3.0
+    expected = 2 * scale * np.sqrt(2 * (0.05 ** 2 + 0.06 ** 2 + 0.05 ** 2))
+    assert 0.75 < np.sqrt(spread(scale) - noise) / expected < 1.1  # 0.90: the 1/f background dilutes
+
+
+def test_clip_variation_makes_clips_of_one_class_differ():
+    """Two clips of one class in one session differ in log power by RMS 2 * sqrt(2) * v * RMS(shared pattern)."""
+    from bci_stream.devices.synthetic import emotion_pattern
+
+    def clip_spread(v):
+        out = []
+        for p in (1, 2):
+            g = SyntheticEEG(participant=p, trial_seconds=60, schedule=[1], clip_variation=v, **QUIET)
+            x, _ = g.generate(200 * 60 * 4)
+            lp = [log_band_power(t) for t in x.reshape(4, -1, 62)]
+            out += [np.mean(np.square(lp[i] - lp[i + 1])) for i in range(3)]
+        return np.mean(out)
+
+    # The pattern's own size differs by person (x uniform 0.8-1.2): 1 on average.
+    unit, v = np.sqrt(np.mean(emotion_pattern(SEED62) ** 2)), 1.0
+    assert 0.6 < np.sqrt(clip_spread(v) - clip_spread(0.0)) / (2 * np.sqrt(2) * v * unit) < 1.3
+
+
+def test_clip_arousal_sets_neutral_apart_along_the_arousal_pattern():
+    """Negative and positive clips both rise by clip_arousal units of arousal over neutral: their midpoint's log
+    band power minus neutral's moves by 2 x clip_arousal x the arousal row of the pattern (the same noise without)."""
+    from bci_stream.devices.synthetic import emotion_pattern
+
+    def midpoint_minus_neutral(p, **kw):
+        g = SyntheticEEG(participant=p, trial_seconds=30, schedule=[0, 1, 2], **QUIET, **kw)
+        x, cls = g.generate(200 * 30 * 9)
+        lp = np.stack([log_band_power(t) for t in x.reshape(9, -1, 62)])
+        c = cls[:: 200 * 30]
+        return (lp[c == 0].mean(0) + lp[c == 2].mean(0)) / 2 - lp[c == 1].mean(0)
+
+    aro = emotion_pattern(SEED62)[1]
+    for p in (1, 2, 3):
+        change = midpoint_minus_neutral(p, clip_arousal=1.0) - midpoint_minus_neutral(p)
+        # Delta and alpha, whose arousal change varies over the scalp; theta and gamma take in their neighbours'
+        # change through the filters' skirts, and beta's is the same on every channel.
+        for b in (0, 2):
+            assert np.corrcoef(change[b], aro[b])[0, 1] > 0.9
+            assert 0.6 < rms(change[b]) / (2 * rms(aro[b])) < 1.3  # x the person's 0.8-1.2, diluted by 1/f
+
+
+def test_knobs_from_the_source_spec_and_their_errors():
+    from bci_stream.devices.synthetic import DIFFICULTY
+
+    src = open_source("synthetic:seed62?difficulty=seed&drift=0.2&realtime=0")
+    assert src.gen.knobs == {**DIFFICULTY["seed"], "drift": 0.2}
+    assert SyntheticEEG("seed62").knobs == DIFFICULTY["easy"]
+    with pytest.raises(SourceError, match="unknown synthetic difficulty 'hard'; known: easy, seed"):
+        open_source("synthetic:seed62?difficulty=hard")
+    with pytest.raises(SourceError, match="synthetic drift must be a number >= 0, got -0.1"):
+        open_source("synthetic:seed62?drift=-0.1")
+    with pytest.raises(SourceError, match="synthetic clip_variation must be a number >= 0, got nan"):
+        SyntheticEEG("seed62", clip_variation=float("nan"))

@@ -12,6 +12,7 @@ import pytest
 from bci_stream import filters
 from bci_stream.cli import main
 from bci_stream.filters import FilterSpec, design_sos
+from bci_stream.stratified import NAME_RULE
 from conftest import cli, cli_run, stop
 
 #: (command line, option, what the error says it expects).
@@ -147,3 +148,15 @@ def test_short_replay_waits_for_a_consumer_started_later(tmp_path, uid):
         replay.communicate()
     assert got, "the consumer received nothing"
     np.testing.assert_allclose(np.concatenate(got)[:64], x.T[:64] * 1e6, rtol=1e-5)  # from the first sample on
+
+
+@pytest.mark.parametrize("flag,name,problem", [("--participant", "P/07", "contains '/'"),
+                                               ("--session", "s" * 65, "65 characters long"),
+                                               ("--participant", "", "empty")])
+def test_view_refuses_bad_stratum_names_as_run_does(tmp_path, flag, name, problem):
+    """Before: view decoded under the name, which a state file could not be named after."""
+    r = cli_run("view", "--source", "synthetic:seed62", flag, name, "--duration", "1", "--screenshot",
+                tmp_path / "v.png", timeout=60)
+    expected = f"bci-stream view: error: {flag}: {problem}; a name is {NAME_RULE}"
+    assert r.returncode == 2 and r.stderr.splitlines() == [expected]
+    assert not (tmp_path / "v.png").exists()

@@ -126,3 +126,12 @@ def test_ring_buffer_refuses_what_it_does_not_hold_by_name():
     for index in (1, 6):
         with pytest.raises(IndexError, match=rf"^sample {index} not held; buffer holds \[2, 6\)$"):
             ring.timestamp(index)
+
+
+def test_a_windower_started_at_an_origin_numbers_windows_from_it():
+    """After a break the pipeline starts a windower afresh; its windows still end at stream sample indices."""
+    w = Windower(4, 2, 1, origin=100)
+    x = np.arange(10, dtype=np.float32)[:, None]
+    out = w.push(x, np.arange(10.0))
+    np.testing.assert_array_equal(out.end_indices, [104, 106, 108, 110])
+    np.testing.assert_array_equal(out.data[:, 0, 0], [0, 2, 4, 6])  # the samples are still the pushed ones

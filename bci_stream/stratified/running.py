@@ -11,7 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
+import re
 import time
 import urllib.parse
 from dataclasses import dataclass
@@ -56,11 +58,13 @@ def check_name(name: str, what: str) -> str:
 
 def _file_part(name: str) -> str:
     """``name`` as a piece of a file name: percent-quoted, and if that is long, cut and told apart by a hash
-    (``+`` never occurs in a quoted name, so a cut one never equals another name's whole one)."""
-    quoted = urllib.parse.quote(name, safe="")
+    (``+`` never occurs in a quoted name, so a cut one never equals another name's whole one). Parts are joined
+    by ``__``, so an underscore next to another or at either end is quoted too: ``a__b``/``c`` and ``a``/``b__c``
+    must not share a file; a single inner one (``sub_01``) stays as it always was."""
+    quoted = re.sub(r"^_|_$|_(?=_)|(?<=_)_", "%5F", urllib.parse.quote(name, safe=""))
     if len(quoted) <= FILE_PART_MAX:
         return quoted
-    return quoted[: FILE_PART_MAX - 17] + "+" + hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return quoted[: FILE_PART_MAX - 17] + "+" + hashlib.sha256(name.encode()).hexdigest()[:16]
 
 
 def write_state(path: Path, state: dict) -> None:
@@ -78,10 +82,10 @@ def _state_problem(d, n_features: int) -> str | None:
     if not (isinstance(stratum, list) and len(stratum) == 2 and all(isinstance(p, str) for p in stratum)):
         return f"stratum {str(stratum)[:80]} is not [participant, session]"
     count, halflife = d["count"], d.get("halflife")
-    if isinstance(count, bool) or not isinstance(count, (int, float)) or not 0 <= count < float("inf"):
+    if isinstance(count, bool) or not isinstance(count, (int, float)) or not 0 <= count < math.inf:
         return f"count {str(count)[:80]} is not a finite number >= 0"
     if halflife is not None and (isinstance(halflife, bool) or not isinstance(halflife, (int, float))
-                                 or not 0 < halflife < float("inf")):
+                                 or not 0 < halflife < math.inf):
         return f"halflife {str(halflife)[:80]} is not a finite number > 0"
     for k in ("mean", "m2"):
         try:

@@ -56,18 +56,15 @@ class Strata:
         for n in self._tracked:
             n.stats(self._key)
 
-    def save(self, every_stratum: bool = False) -> None:
-        """Persist the current stratum (or every one this run touched) where a state folder is set."""
-        self.write(self.snapshot(every_stratum))
+    def save(self) -> None:
+        """Persist the current stratum where a state folder is set. Only the current one can have changed since
+        it was last saved: a switch saves the stratum it leaves."""
+        self.write(self.snapshot())
 
-    def snapshot(self, every_stratum: bool = False) -> tuple[int, list[tuple[Path, dict]]]:
+    def snapshot(self) -> tuple[int, list[tuple[Path, dict]]]:
         """What ``save`` writes, copied (cheap: no file is touched), for :meth:`write` on any thread."""
         self._taken += 1
-        states = []
-        for n in self._tracked:
-            if n.state_dir is not None:
-                states += n.snapshot(list(n.strata) if every_stratum else [self._key] if self._key in n.strata else [])
-        return self._taken, states
+        return self._taken, [s for n in self._tracked if n.state_dir is not None for s in n.snapshot([self._key])]
 
     def write(self, snapshot: tuple[int, list[tuple[Path, dict]]]) -> None:
         """Write a snapshot's files atomically, skipping any a newer snapshot already wrote (a checkpoint
