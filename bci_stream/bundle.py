@@ -92,6 +92,15 @@ class ModelBundle:
         settings = ", ".join(f"{k} {v}" for k, v in opts.items() if k not in ("participants", "sessions"))
         return f"{what}: {people} participants, {sessions} sessions" + (f" ({settings})" if settings else "")
 
+    def reliability(self, age: float, returning: bool) -> float | None:
+        """The accuracy held-out people of the training data reached live when their stratum was ``age`` seconds
+        old (``report["reliability"]``: the bin that holds ``age``, the last one past its end), in a returning
+        person's session or a new person's first; None where the bundle has no such curve."""
+        curve = (self.report.get("reliability") or {}).get("returning" if returning else "first")
+        if not curve:
+            return None
+        return next((c for c in reversed(curve) if c["t_start"] <= age), curve[0])["accuracy"]
+
     # use against a stream -----------------------------------------------
     @property
     def feature_names(self) -> list[str]:

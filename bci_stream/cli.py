@@ -323,8 +323,8 @@ def cmd_train(args) -> int:
     from bci_stream.training import train_bundle
 
     _check_device(args.device)  # before the features are computed
-    fset, _ = _dataset(args)
-    bundle = train_bundle(fset, Path(args.output).stem, _train_settings(args), hop=args.hop)
+    fset, trials_of = _dataset(args)
+    bundle = train_bundle(fset, Path(args.output).stem, _train_settings(args), hop=args.hop, session_trials=trials_of)
     bundle.report["data"] = _provenance(args)
     path = bundle.save(args.output)
     r = bundle.report

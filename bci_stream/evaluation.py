@@ -17,6 +17,8 @@ from bci_stream.training import TrainSettings, natural_key, normalize_inputs, pr
 
 #: Online accuracy is binned by time since session start, in seconds.
 CURVE_BIN = 30.0
+#: The online curves ``format_report`` prints: a new person's first session, and a returning person's later ones.
+CURVES = (("first session", "online_curve_first"), ("returning", "online_curve_returning"))
 
 
 def replay_session(bundle: ModelBundle, trials: list[Trial], window: float, hop: float, state_dir,
@@ -49,6 +51,28 @@ def replay_session(bundle: ModelBundle, trials: list[Trial], window: float, hop:
         if first == last and trials[last].label >= 0 and p.artifact is None:  # an artifact has no class to score
             out.append((p.window_index / info.srate, names.index(p.label), trials[last].label))
     return out
+
+
+def replay_participant(bundle: ModelBundle, trials: Iterable[Trial], window: float, hop: float) -> tuple[list, list]:
+    """One participant's sessions replayed in natural order, sharing a state folder, so each later session starts
+    from the earlier ones' statistics, as a returning person's does live.
+
+    Returns the scored windows (see :func:`replay_session`) of the first session (a new person) and of the later
+    ones (a returning person).
+    """
+    with tempfile.TemporaryDirectory() as state:
+        scored = [replay_session(bundle, s, window, hop, state) for s in by_session(trials)]
+    return scored[0], [row for s in scored[1:] for row in s]
+
+
+def accuracy_curve(scored: list) -> list[dict]:
+    """Accuracy of scored windows ``(seconds since session start, predicted, true)`` by CURVE_BIN seconds."""
+    bins: dict[float, list[int]] = {}  # bin -> [correct, total]
+    for t, p, y in scored:
+        c = bins.setdefault(t // CURVE_BIN, [0, 0])
+        c[0] += int(p == y)
+        c[1] += 1
+    return [{"t_start": b * CURVE_BIN, "accuracy": c[0] / c[1], "n_windows": c[1]} for b, c in sorted(bins.items())]
 
 
 class _Collect:
@@ -96,7 +120,7 @@ def evaluate(fset: FeatureSet, settings: TrainSettings, protocol: str, *, datase
     n_classes = len(fset.class_names)
     strata = stratum_ids(fset.participant, fset.session)
     results, confusion = [], np.zeros((n_classes, n_classes), np.int64)
-    curve = {}  # bin -> [correct, total]
+    first, returning = [], []  # scored windows of held-out people's first and later sessions
     norm, device = settings.norm, settings.device
     progress = Progress(len(np.unique(fset.participant)) if protocol == "loso" else k, f"{protocol} {norm}",
                         settings.quiet)
@@ -109,17 +133,12 @@ def evaluate(fset: FeatureSet, settings: TrainSettings, protocol: str, *, datase
         np.add.at(confusion, (fset.y[test], pred), 1)
         fold = {"participant": name, "accuracy": float((pred == fset.y[test]).mean()), "n_windows": int(test.sum())}
         if online:
-            scored = []
-            with tempfile.TemporaryDirectory() as state:
-                for trials in by_session(session_trials(name)):
-                    scored += replay_session(bundle, trials, fset.window, fset.hop, state)
-            t, p, y = (np.array(v) for v in zip(*scored))
+            mine = replay_participant(bundle, session_trials(name), fset.window, fset.hop)
+            first += mine[0]
+            returning += mine[1]
+            _, p, y = (np.array(v) for v in zip(*mine[0], *mine[1]))
             fold["online_accuracy"] = float((p == y).mean())
             fold["online_windows"] = int(len(y))
-            for b, ok in zip((t // CURVE_BIN).astype(int), p == y):
-                c = curve.setdefault(int(b), [0, 0])
-                c[0] += int(ok)
-                c[1] += 1
         results.append(fold)
         progress.update(note=f"{name}: {fold['accuracy']:.3f}" + (f" online {fold['online_accuracy']:.3f}" if online else ""))
     acc = np.array([f["accuracy"] for f in results])
@@ -134,8 +153,9 @@ def evaluate(fset: FeatureSet, settings: TrainSettings, protocol: str, *, datase
         on = np.array([f["online_accuracy"] for f in results])
         report["online_mean_accuracy"] = float(on.mean())
         report["online_std_accuracy"] = float(on.std())
-        report["online_curve"] = [{"t_start": b * CURVE_BIN, "accuracy": c[0] / c[1], "n_windows": c[1]}
-                                  for b, c in sorted(curve.items())]
+        report["online_curve"] = accuracy_curve(first + returning)
+        report["online_curve_first"] = accuracy_curve(first)  # a new person
+        report["online_curve_returning"] = accuracy_curve(returning)  # from their own earlier sessions
     return report
 
 
@@ -165,4 +185,10 @@ def format_report(reports: list[dict]) -> str:
         if "online_mean_accuracy" in r:
             row += f"{r['online_mean_accuracy']:>10.3f}"
     lines.append(row)
+    curves = [(f"{r['norm']}, {what}", r[key]) for r in reports for what, key in CURVES if key in r]
+    if curves:
+        lines.append("online accuracy by time since session start: bin start, accuracy (windows)")
+    for name, curve in curves:
+        lines.append(f"  {name:<26}" + ("  ".join(f"{c['t_start']:g} s {c['accuracy']:.3f} ({c['n_windows']})"
+                                                   for c in curve) or "no such sessions"))
     return "\n".join(lines)

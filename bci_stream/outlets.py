@@ -65,7 +65,7 @@ def _warn_of_others(mine: pylsl.StreamInfo, wait: float = 1.0) -> None:
 
 class PredictionOutlet:
     """``PREFIX-labels`` (Markers, string), ``PREFIX-probabilities`` (float32, one channel per class)
-    and ``PREFIX-status`` (Markers, ``key=value;...``: stratum, warm-up, control outcomes, faults).
+    and ``PREFIX-status`` (Markers, ``key=value;...``: stratum, warm-up, reliability, control outcomes, faults).
 
     An artifact window publishes the label ``artifact`` and no probabilities, so a consumer of either
     stream never takes it for a confident class; the labels stream's metadata declares both.
@@ -101,11 +101,12 @@ class PredictionOutlet:
         self.labels.push(p.label, p.timestamp)
         if p.artifact is None:
             self.probabilities.push_sample(p.probabilities, p.timestamp)
-        state = (p.participant, p.session, p.warming_up)
+        fields = p.reliability_fields()
+        state = (p.participant, p.session, p.warming_up, fields.get("reliability"))
         if state != self._stated or p.timestamp - self._stated_at >= self.status_every:
             self._stated, self._stated_at = state, p.timestamp
             self.report(p.timestamp, event="stratum", participant=p.participant, session=p.session,
-                        warming_up=int(p.warming_up))
+                        warming_up=int(p.warming_up), **fields)
 
     def report(self, timestamp: float | None = None, **fields) -> None:
         """One status marker, e.g. ``event=switch;participant=P07;session=2;warming_up=1``."""

@@ -39,6 +39,10 @@ class Prediction:
     #: Why the window is an artifact (``amplitude``, ``features``), or None. An artifact's label is ``artifact``
     #: and its probabilities NaN: it was not classified.
     artifact: str | None = None
+    #: The accuracy the bundle's held-out people reached live at this stratum's age, and that age in seconds of
+    #: windows learned from (``LiveSession`` sets both); None where the bundle has no such curve.
+    reliability: float | None = None
+    stratum_s: float | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -50,7 +54,14 @@ class Prediction:
             "session": self.session,
             "warming_up": self.warming_up,
             "artifact": self.artifact,
+            **self.reliability_fields(),
         }
+
+    def reliability_fields(self) -> dict:
+        """``reliability`` and ``stratum_s`` as the status stream and the log state them; nothing without a curve."""
+        if self.reliability is None:
+            return {}
+        return {"reliability": round(self.reliability, 2), "stratum_s": round(self.stratum_s, 1)}
 
 
 class Sink(Protocol):

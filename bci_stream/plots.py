@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bci_stream.evaluation import CURVES
+
 
 def _pyplot():
     import matplotlib
@@ -57,8 +59,12 @@ def write_plots(reports: list[dict], folder) -> list[Path]:
     if online:
         fig, ax = plt.subplots(figsize=(6, 3.5))
         for r in online:
-            c = r["online_curve"]
-            ax.plot([b["t_start"] / 60 for b in c], [b["accuracy"] for b in c], marker=".", label=r["norm"])
+            # A new person's first sessions and returning people's later ones apart; older reports have one curve.
+            parts = ([(r[key], f"{r['norm']}, {what}", style) for (what, key), style in zip(CURVES, ("-", "--"))
+                      if key in r] or [(r["online_curve"], r["norm"], "-")])
+            for c, label, style in parts:
+                if c:
+                    ax.plot([b["t_start"] / 60 for b in c], [b["accuracy"] for b in c], style, marker=".", label=label)
         ax.set_xlabel("minutes since session start")
         ax.set_ylabel("online accuracy")
         ax.set_ylim(0, 1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
+from typing import Callable, Iterable
 
 import numpy as np
 import torch
@@ -14,6 +15,7 @@ from bci_stream.bundle import ModelBundle
 from bci_stream.model import Classifier, model_class
 from bci_stream.progress import Progress
 from bci_stream.stratified import INPUT_EPS, LiveStrata, batch_zscore, causal_zscore, population_prior, zscore
+from bci_stream.stream import Trial
 
 #: --norm -> how inputs are normalized: per stratum, or by the training population's statistics.
 NORMS = {"stratified": "stratified", "batch": "global", "none": "global"}
@@ -176,12 +178,17 @@ def predict(model, X: np.ndarray, strata: np.ndarray, device: str = "cpu") -> np
 
 
 def train_bundle(fset: FeatureSet, name: str, settings: TrainSettings = TrainSettings(), holdout: float = 0.2,
-                 hop: float = 0.1) -> ModelBundle:
+                 hop: float = 0.1, session_trials: Callable[[str], Iterable[Trial]] | None = None) -> ModelBundle:
     """Train on every window of ``fset``; with ``holdout``, first report accuracy on held-out participants.
 
     With ``live_pass`` (stratified inputs, trials known), every step also trains on
     the sessions replayed through running statistics (:class:`LiveOrder`), so the model
     meets in training the young statistics it meets live.
+
+    With ``session_trials`` (a participant's raw trials) the held-out participants' sessions are also replayed
+    through the live path, at the live ``hop``, and ``report["reliability"]`` keeps their accuracy by the
+    stratum's age (:func:`reliability`), first sessions (a new person) and later ones (a returning person) apart:
+    the curve a live session states its labels' reliability from. It means what the training data means.
     """
     t0 = time.perf_counter()
     X, y, part, norm = fset.X, fset.y, fset.participant, settings.norm
@@ -206,21 +213,46 @@ def train_bundle(fset: FeatureSet, name: str, settings: TrainSettings = TrainSet
         train_stats = input_statistics(X[~test], strata[~test], norm)
         Xh = normalize_inputs(X[~test], strata[~test], norm, train_stats)
         Xt = normalize_inputs(X[test], strata[test], norm, train_stats)
-        m, _ = fit(Xh, y[~test], strata[~test], n_classes, settings,
-                   live=LiveOrder(fset.take(~test), strata[~test], *live_rows) if live_pass else None)
+        m, m_kwargs = fit(Xh, y[~test], strata[~test], n_classes, settings,
+                          live=LiveOrder(fset.take(~test), strata[~test], *live_rows) if live_pass else None)
         report["heldout_participants"] = sorted(held.tolist())
         report["heldout_accuracy"] = float((predict(m, Xt, strata[test], settings.device) == y[test]).mean())
+        if session_trials is not None:
+            report["reliability"] = reliability(_bundle(m, m_kwargs, train_stats, fset, settings, hop, name, {}),
+                                                report["heldout_participants"], session_trials)
     net, kwargs = fit(Xn, y, strata, n_classes, settings, live=LiveOrder(fset, strata, *live_rows) if live_pass else None)
     report["train_accuracy"] = float((predict(net, Xn, strata, settings.device) == y).mean())
     report["train_seconds"] = round(time.perf_counter() - t0, 2)
+    return _bundle(net, kwargs, stats, fset, settings, hop, name, report)
+
+
+def _bundle(net: Classifier, kwargs: dict, stats, fset: FeatureSet, settings: TrainSettings, hop: float, name: str,
+            report: dict) -> ModelBundle:
+    """A trained network as a bundle, with the input statistics it was trained with as its prior."""
     return ModelBundle(
         architecture=settings.model, arch_kwargs=kwargs,
         state_dict={k: v.cpu() for k, v in net.state_dict().items()},
         features=fset.features, channels=list(fset.channels), srate=float(fset.srate), unit="microvolts",
         class_names=list(fset.class_names), window=fset.window, hop=hop, filters=fset.filters,
-        normalization={"mode": NORMS[norm], "prior_mean": np.asarray(stats[0]).tolist(),
+        normalization={"mode": NORMS[settings.norm], "prior_mean": np.asarray(stats[0]).tolist(),
                        "prior_var": np.asarray(stats[1]).tolist(), "prior_seconds": settings.prior_seconds,
                        "network_prior_seconds": settings.network_prior_seconds,
                        "participant_seconds": settings.participant_seconds, "halflife_seconds": None},
         report=report, name=name,
     )
+
+
+def reliability(bundle: ModelBundle, participants: list[str], session_trials: Callable[[str], Iterable[Trial]]) -> dict:
+    """Accuracy of ``participants``' sessions replayed live through ``bundle`` (which never saw them), at its window
+    and hop, by the stratum's age when each label was published: the seconds of windows its statistics had learned
+    from (time since session start less a window plus a hop), which is what a live session knows of itself, resumed
+    or not. ``first`` sessions start from the population prior, ``returning`` ones from the person's earlier ones."""
+    from bci_stream.evaluation import CURVE_BIN, accuracy_curve, replay_participant  # evaluation imports this module
+
+    first, returning = [], []
+    for p in participants:
+        for into, scored in zip((first, returning), replay_participant(bundle, session_trials(p), bundle.window,
+                                                                       bundle.hop)):
+            into += [(t - bundle.window + bundle.hop, predicted, true) for t, predicted, true in scored]
+    return {"bin_seconds": CURVE_BIN, "hop": bundle.hop, "participants": list(participants),
+            "first": accuracy_curve(first), "returning": accuracy_curve(returning)}

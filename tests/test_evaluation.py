@@ -9,7 +9,7 @@ from bci_stream.batch import build_features
 from bci_stream.bundle import default_bundle_for
 from bci_stream.datasets.synthetic import synthetic_trials
 from bci_stream.devices.synthetic import LAYOUTS
-from bci_stream.evaluation import evaluate, folds, format_report, replay_session
+from bci_stream.evaluation import accuracy_curve, evaluate, folds, format_report, replay_participant, replay_session
 from bci_stream.pipeline import Pipeline
 from bci_stream.stream import Chunk
 from bci_stream.training import TrainSettings
@@ -230,3 +230,77 @@ def test_folds_come_in_natural_order_and_k_fold_follows_its_seed():
         list(folds(fset, "leave-one-out", 3, seed=0))
     with pytest.raises(ValueError, match=r"^kfold needs the trial of every window; these features carry none$"):
         list(folds(dataclasses.replace(fset, trial=None), "kfold", 3, seed=0))
+
+
+def test_accuracy_curve_bins_scored_windows_by_time_since_session_start(monkeypatch):
+    monkeypatch.setattr("bci_stream.evaluation.CURVE_BIN", 10.0)
+    # (seconds since session start, predicted, true), out of order; by hand: bin 0 holds t 0.5, 9.9 (1 of 2 right),
+    # bin 1 t 10.0, 12, 19.99 (3 of 3), bin 3 t 35 (0 of 1); no window falls in bin 2.
+    scored = [(12.0, 1, 1), (0.5, 2, 2), (35.0, 0, 1), (10.0, 0, 0), (9.9, 1, 0), (19.99, 2, 2)]
+    assert accuracy_curve(scored) == [{"t_start": 0.0, "accuracy": 0.5, "n_windows": 2},
+                                      {"t_start": 10.0, "accuracy": 1.0, "n_windows": 3},
+                                      {"t_start": 30.0, "accuracy": 0.0, "n_windows": 1}]
+    assert accuracy_curve([]) == []
+
+
+def test_replay_participant_splits_the_first_session_from_the_later_ones(tmp_path):
+    """Sessions replay in natural order, each later one from the earlier ones' saved statistics; the first is
+    a new person's, the others a returning person's."""
+    trials = list(synthetic_trials("seed62", ["P9"], ["10", "2", "1"], trials=2, trial_seconds=3, seed=4,
+                                   blinks=False, muscle=False))
+    bundle = default_bundle_for(trials[0].info)
+    first, later = replay_participant(bundle, trials, 1.0, 0.5)
+    # Reference: the sessions replayed one by one with one state folder, in the order 1, 2, 10.
+    expected = [replay_session(bundle, [t for t in trials if t.session == s], 1.0, 0.5, tmp_path)
+                for s in ("1", "2", "10")]
+    assert first == expected[0] and later == expected[1] + expected[2]
+    assert len(first) == len(expected[1]) == len(expected[2]) == 2 * 5  # 3-s trials, 1-s windows at a 0.5-s hop
+    # Session 2 started from session 1's statistics: alone, from the population prior, it is labelled otherwise.
+    alone = replay_session(bundle, [t for t in trials if t.session == "2"], 1.0, 0.5, tmp_path / "empty")
+    assert alone != expected[1]
+
+
+def test_online_curves_keep_a_new_person_s_first_session_apart_from_returning_sessions(monkeypatch):
+    monkeypatch.setattr("bci_stream.evaluation.CURVE_BIN", 10.0)
+    fset = build_features(_trials(["1", "2", "3"]), 18, LAYOUTS["seed62"].classes, "de", 1.0, 1.0, quiet=True)
+    # Live, the second session is a trial shorter (16 s) than the first (24 s), so the two curves differ in shape.
+    r = evaluate(fset, TrainSettings(epochs=5, quiet=True), "loso", online=True, dataset="synthetic",
+                 session_trials=lambda p: [t for t in _trials([p]) if (t.session, t.trial) != ("2", 3)])
+    # 8-s trials, 1-s windows at 1-s hop: every window ending at 1..24 s (16 s) lies inside one trial.
+    # By 10-s bin of its end time, per person: first session 9, 10, 5 windows; the second 9, 7.
+    assert [f["online_windows"] for f in r["folds"]] == [24 + 16] * 3
+    first, returning, both = r["online_curve_first"], r["online_curve_returning"], r["online_curve"]
+    assert [(c["t_start"], c["n_windows"]) for c in first] == [(0.0, 27), (10.0, 30), (20.0, 15)]
+    assert [(c["t_start"], c["n_windows"]) for c in returning] == [(0.0, 27), (10.0, 21)]
+    # The pooled curve is the two together, bin by bin, and all of them count each fold's correct windows once.
+    assert [(c["t_start"], c["n_windows"]) for c in both] == [(0.0, 54), (10.0, 51), (20.0, 15)]
+    for b in both:
+        parts = [c for c in first + returning if c["t_start"] == b["t_start"]]
+        assert b["accuracy"] * b["n_windows"] == pytest.approx(sum(c["accuracy"] * c["n_windows"] for c in parts))
+    correct = sum(f["online_accuracy"] * f["online_windows"] for f in r["folds"])
+    assert sum(c["accuracy"] * c["n_windows"] for c in first + returning) == pytest.approx(correct)
+    lines = format_report([r]).splitlines()
+    assert lines[-3:] == [
+        "online accuracy by time since session start: bin start, accuracy (windows)",
+        "  stratified, first session " + "  ".join(f"{c['t_start']:g} s {c['accuracy']:.3f} ({c['n_windows']})"
+                                                       for c in first),
+        "  stratified, returning     " + "  ".join(f"{c['t_start']:g} s {c['accuracy']:.3f} ({c['n_windows']})"
+                                                       for c in returning),
+    ]
+
+
+def test_report_table_prints_the_online_curves_after_the_means():
+    def report(norm, first, returning):
+        folds = [{"participant": "1", "accuracy": 0.5, "online_accuracy": 0.25}]
+        return {"norm": norm, "folds": folds, "mean_accuracy": 0.5, "std_accuracy": 0.0, "online_mean_accuracy": 0.25,
+                "online_curve_first": first, "online_curve_returning": returning}
+
+    first = [{"t_start": 0.0, "accuracy": 0.6, "n_windows": 120}, {"t_start": 30.0, "accuracy": 0.8125, "n_windows": 7}]
+    text = format_report([report("stratified", first, []), report("batch", first[:1], first[1:])])
+    assert text.splitlines()[3:] == [
+        "online accuracy by time since session start: bin start, accuracy (windows)",
+        "  stratified, first session 0 s 0.600 (120)  30 s 0.812 (7)",
+        "  stratified, returning     no such sessions",
+        "  batch, first session      0 s 0.600 (120)",
+        "  batch, returning          30 s 0.812 (7)",
+    ]

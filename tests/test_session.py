@@ -110,3 +110,93 @@ def test_fresh_starts_the_stratum_empty_and_saving_overwrites_what_was_saved(tmp
     assert decode(fresh=False) == [41, 41, 41, 41]  # 5 s: 41 windows of 1 s at the 0.1-s hop, resumed
     assert decode(fresh=True) == [0, 0, 0, 0]  # forgotten, every block alike...
     assert decode(fresh=False) == [41, 41, 41, 41]  # ...and what --fresh saved replaced the 82 windows before
+
+
+#: A reliability curve of 2-s bins with values no real bundle has, so a label can only carry them by this lookup.
+CURVE = {"bin_seconds": 2.0, "hop": 0.1, "participants": ["x"],
+         "first": [{"t_start": 0.0, "accuracy": 0.41, "n_windows": 9}, {"t_start": 2.0, "accuracy": 0.62, "n_windows": 9},
+                   {"t_start": 4.0, "accuracy": 0.83, "n_windows": 9}],
+         "returning": [{"t_start": 0.0, "accuracy": 0.55, "n_windows": 9}, {"t_start": 2.0, "accuracy": 0.97, "n_windows": 9}]}
+
+
+def test_reliability_follows_the_stratum_s_age_and_warm_up_prior_everywhere(uid, tmp_path):
+    """Each label's reliability is the curve's value at its stratum's age (windows learned from x hop), from the
+    first-session curve while the input statistics lean on the population, the returning one while they lean on
+    the person's earlier sessions; predictions, JSON lines and the status stream agree."""
+    gen = SyntheticEEG("seed62", seed=8)
+    shipped = default_bundle_for(gen.info)
+    bundle = dataclasses.replace(shipped, report={**shipped.report, "reliability": CURVE})
+    plain = dataclasses.replace(shipped, report={k: v for k, v in shipped.report.items() if k != "reliability"})
+    hop = round(bundle.hop * gen.info.srate)
+    data, _ = gen.generate(hop * 60)  # 6 s: 51 windows of 1 s at the 0.1-s hop
+    status = None
+
+    def decode(participant, session, prefix, b=bundle, storm=False):
+        nonlocal status
+        keep, log = Keep(), tmp_path / f"{prefix}.jsonl"
+        live = LiveSession(gen.info, b, SessionOptions(participant, session, state_dir=tmp_path / "state"),
+                           Outputs(prefix=prefix, log=str(log)), sinks=[keep])
+        status = pylsl.StreamInlet(pylsl.resolve_byprop("name", f"{prefix}-status", timeout=20)[0])
+        status.open_stream(timeout=10)
+        x = data.copy()
+        if storm:  # 2 s of 500 uV on every channel: artifact windows, neither labelled by class nor learned from
+            x[hop * 20 : hop * 40] = np.random.default_rng(0).normal(0, 500, (hop * 20, x.shape[1]))
+        t0 = pylsl.local_clock()
+        try:
+            for k in range(60):
+                ts = t0 + (np.arange(k * hop, (k + 1) * hop) + 1) / gen.info.srate
+                live.run([Chunk(x[k * hop : (k + 1) * hop], ts)])
+            time.sleep(0.5)
+            events = []
+            while (sample := status.pull_sample(timeout=0.2))[0] is not None:
+                events.append((sample[1], parse_fields(sample[0][0])))
+        finally:
+            live.close()
+            status.close_stream()
+        rows = [json.loads(line) for line in log.read_text().splitlines()]
+        return keep.predictions, rows, sorted((t, f) for t, f in events if f["event"] == "stratum")
+
+    def expected(preds, curve, before=0):
+        """By hand: the n-th clean window leaves n (+ ``before`` resumed) windows learned from; bins of 20."""
+        out, n = [], before
+        for p in preds:
+            if p.artifact:
+                out.append((None, None))
+                continue
+            n += 1
+            out.append((curve[min(n // 20, len(curve) - 1)], round(n * 0.1, 1)))
+        return out
+
+    def agree(preds, rows, stated):
+        got = [(p.reliability, None if p.stratum_s is None else round(p.stratum_s, 1)) for p in preds]
+        assert [(r.get("reliability"), r.get("stratum_s")) for r in rows] == got
+        times = [t for t, _ in stated]
+        for p in preds:  # as stated at each label's time: restated whenever it changes
+            last = stated[np.searchsorted(times, p.timestamp, side="right") - 1][1]
+            assert last.get("reliability") == (None if p.reliability is None else str(p.reliability))
+        for t, f in stated:  # each statement states its own window's age
+            p = next(p for p in preds if p.timestamp == t)
+            assert f.get("stratum_s") == (None if p.stratum_s is None else str(round(p.stratum_s, 1)))
+        return got
+
+    preds, rows, stated = decode("P1", "1", uid)  # a new person: the population prior
+    assert len(preds) == 51
+    assert agree(preds, rows, stated) == expected(preds, [0.41, 0.62, 0.83])
+    preds, rows, stated = decode("P1", "2", f"{uid}b")  # returning: P1/1's statistics are the prior
+    assert agree(preds, rows, stated) == expected(preds, [0.55, 0.97])
+    preds, rows, stated = decode("P2", "1", f"{uid}c", storm=True)  # someone new, with an artifact episode
+    got = agree(preds, rows, stated)
+    assert got == expected(preds, [0.41, 0.62, 0.83]) and got.count((None, None)) >= 15
+    assert [f.get("reliability") for _, f in stated].count(None) >= 1  # stated during the storm, without it
+    preds, rows, stated = decode("P1", "1", f"{uid}d")  # resumed: 51 windows old, P1/2's statistics its prior now
+    assert agree(preds, rows, stated) == expected(preds, [0.55, 0.97], before=51)
+    preds, rows, stated = decode("P3", "1", f"{uid}e", b=plain)  # no curve in the bundle: nothing said
+    assert {p.reliability for p in preds} == {p.stratum_s for p in preds} == {None}
+    assert not any("reliability" in r or "stratum_s" in r for r in rows)
+    assert stated and not any("reliability" in f or "stratum_s" in f for _, f in stated)
+
+
+def test_returning_is_false_without_statistics_per_stratum():
+    from bci_stream.stratified import Strata
+
+    assert Strata("P1", "2").returning() is False

@@ -237,12 +237,17 @@ class StratifiedNormalizer:
                 return Prior(pooled.mean, pooled.var, self.participant_weight)
         return self.prior
 
+    def prior_in_use(self, key: Stratum) -> Prior | None:
+        """The prior ``key`` is pooled with, chosen once, when the stratum is first normalized: a stratum keeps the
+        warm-up it started with, whatever other strata come and go."""
+        if key not in self._priors:
+            self._priors[key] = self.prior_for(key)
+        return self._priors[key]
+
     def moments(self, key: Stratum) -> tuple[np.ndarray, np.ndarray]:
         """Mean and variance used for ``key`` now: the stratum's, pooled with its prior while young."""
         s = self.stats(key)
-        if key not in self._priors:
-            self._priors[key] = self.prior_for(key)
-        prior = self._priors[key]
+        prior = self.prior_in_use(key)
         if prior is None or prior.weight <= 0:
             return s.mean, s.var
         return pool(s.count, s.mean, s.m2, prior.mean, prior.var, prior.weight)

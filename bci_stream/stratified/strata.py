@@ -80,6 +80,15 @@ class Strata:
         """The one warm-up rule: the first statistics still lean more on their prior than on the stratum."""
         return bool(self._tracked) and self._tracked[0].warming_up(self._key)
 
+    def returning(self) -> bool:
+        """Whether the first statistics lean on the participant's own earlier sessions (a returning person), not
+        on the training population's (a new one): which of the two warm-ups the current stratum is in."""
+        if not self._tracked:
+            return False
+        first = self._tracked[0]
+        prior = first.prior_in_use(self._key)
+        return prior is not None and prior is not first.prior
+
     def stats(self, key: Stratum | None = None, which: int = 0) -> RunningStats | None:
         """A stratum's statistics (default: the current one's, the input's) to read, or None where there
         are none yet; never creates or loads any, so another thread may call it."""
