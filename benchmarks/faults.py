@@ -16,6 +16,8 @@ restarts, on the EEG itself, for the last sample the killed outlet delivered). F
 A window spans a break when its first sample is before the first sample after the break and its
 last is not. Restarts: the run misses what the new outlet sent before the run's inlet found it, so
 "lost" counts samples from the old outlet's last to the first sample of the first new label's window.
+The old outlet's last samples are seen by this script's own inlet, not by the run's: SIGKILL can cut the last
+block in flight (BLOCK samples) to one inlet and not the other, so reported and measured agree to one block.
 
     python benchmarks/faults.py [--repeats 5] [--quick]
 
@@ -45,6 +47,7 @@ from bci_stream.control import parse_fields
 
 BIN = Path(sys.executable).parent
 SRATE = 200.0
+BLOCK = 10  # samples the outlets push at a time (50 ms)
 STORM_UV = 500.0
 BAD = {"nan": "NaN", "flat": "flat", "railed": "railed"}
 
@@ -78,7 +81,7 @@ print("ready", flush=True)
 if o.get("hold") == "after":
     out.outlet.wait_for_consumers(300)
     sys.stdin.readline()
-t0, sent, offset, n = pylsl.local_clock(), 0, 0.0, 10
+t0, sent, offset, n = pylsl.local_clock(), 0, 0.0, o["block"]
 print("first", t0 + 1 / srate, flush=True)
 while True:
     if int((pylsl.local_clock() - t0) * srate) - sent < n:
@@ -133,7 +136,7 @@ class Outlet:
 
     def __init__(self, name: str, source_id: str, seconds: float = 30.0, **options):
         opts = {"name": name, "source_id": source_id, "seconds": seconds, "storm_uv": STORM_UV, "channel": "CZ",
-                **options}
+                "block": BLOCK, **options}
         self.proc = spawn([sys.executable, "-c", OUTLET, json.dumps(opts)], f"outlet-{source_id}",
                           stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self._lines: queue.Queue = queue.Queue()
@@ -512,12 +515,12 @@ def main() -> None:
                 say(f"{kind} restarts after a 5-s outage, {repeats}x")
                 r = restarts(new_id, repeats, 5.0)
                 rec = np.array(r["recovery"])
-                same = sum(a == b for a, b in zip(r["reported"], r["lost"]))
+                same = sum(abs(a - b) <= BLOCK for a, b in zip(r["reported"], r["lost"]))
                 rows += [
                     (f"{kind} restart, 5-s outage", f"labels back after the new first sample, median / max of "
                      f"{len(rec)}: {np.median(rec):.2f} / {rec.max():.2f} s", "<= 2 s", rec.max() <= 2),
                     ("", f"lost samples reported = lost in {same} of {len(rec)} ({r['events']} said); lost "
-                     f"{_span(r['lost'])}, never sent {_span(r['not_sent'])}", "reported = lost", same == len(rec)),
+                     f"{_span(r['lost'])}, never sent {_span(r['not_sent'])}", f"reported = lost (to {BLOCK})", same == len(rec)),
                     ("", f"windows spanning the outage classified: {r['spanning']}", "0", r["spanning"] == 0),
                     ("", f"labels lost between the outages: {r['labels_lost']}", "0", r["labels_lost"] == 0),
                 ]
