@@ -476,5 +476,17 @@ def test_strata_whose_names_join_alike_keep_their_own_files(tmp_path, one, other
     assert len(list(tmp_path.iterdir())) == 2
 
 
-def test_a_single_inner_underscore_keeps_the_file_name_of_earlier_versions(tmp_path):
-    assert StratifiedNormalizer(2, state_dir=tmp_path)._path(("sub_01", "ses_1")).name == "sub_01__ses_1.json"
+@pytest.mark.parametrize("key,name", [(("sub_01", "ses_1"), "sub_01__ses_1.json"), (("_x", "y"), "_x__y.json"),
+                                      (("a__b", "c"), "a%5F_b__c.json"), (("a_", "_b"), "a%5F___b.json"),
+                                      (("__", "1"), "%5F%5F__1.json")])
+def test_state_file_names_quote_only_the_underscores_that_could_join_alike(tmp_path, key, name):
+    """Worked by hand: an underscore is quoted where another follows it or it ends the name, nowhere else, so
+    names with single inner underscores keep the file names of earlier versions."""
+    assert StratifiedNormalizer(2, state_dir=tmp_path)._path(key).name == name
+
+
+def test_strata_resume_what_was_saved_unless_fresh(tmp_path):
+    (tmp_path / "P__1.json").write_text(json.dumps(GOOD))
+    strata = Strata(*KEY)
+    strata.track(StratifiedNormalizer(2, state_dir=tmp_path, signature="s"))
+    assert strata.stats().count == GOOD["count"]

@@ -59,9 +59,10 @@ def check_name(name: str, what: str) -> str:
 def _file_part(name: str) -> str:
     """``name`` as a piece of a file name: percent-quoted, and if that is long, cut and told apart by a hash
     (``+`` never occurs in a quoted name, so a cut one never equals another name's whole one). Parts are joined
-    by ``__``, so an underscore next to another or at either end is quoted too: ``a__b``/``c`` and ``a``/``b__c``
-    must not share a file; a single inner one (``sub_01``) stays as it always was."""
-    quoted = re.sub(r"^_|_$|_(?=_)|(?<=_)_", "%5F", urllib.parse.quote(name, safe=""))
+    by ``__``, so an underscore that another follows, or that ends the name, is quoted too: then no part holds
+    ``__`` or ends in ``_``, the first ``__`` of a file name is the joint, and ``a__b``/``c`` and ``a``/``b__c``
+    never share a file. Other underscores (``sub_01``) stay as they always were."""
+    quoted = re.sub(r"_(?=_)|_$", "%5F", urllib.parse.quote(name, safe=""))
     if len(quoted) <= FILE_PART_MAX:
         return quoted
     return quoted[: FILE_PART_MAX - 17] + "+" + hashlib.sha256(name.encode()).hexdigest()[:16]
