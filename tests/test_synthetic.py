@@ -197,26 +197,32 @@ def test_clip_variation_makes_clips_of_one_class_differ():
     assert 0.6 < np.sqrt(clip_spread(v) - clip_spread(0.0)) / (2 * np.sqrt(2) * v * unit) < 1.3
 
 
-def test_clip_arousal_sets_neutral_apart_along_the_arousal_pattern():
-    """Negative and positive clips both rise by clip_arousal units of arousal over neutral: their midpoint's log
-    band power minus neutral's moves by 2 x clip_arousal x the arousal row of the pattern (the same noise without)."""
+def test_clip_arousal_sets_neutral_apart_off_the_valence_axis():
+    """Negative and positive clips both rise by clip_arousal units of the arousal pattern less its projection on the
+    valence pattern (numpy on the whole [bands, C] arrays): their midpoint's log band power minus neutral's moves by
+    2 x clip_arousal x that (the same noise without). Delta's rise is 1.8 x the arousal row's."""
     from bci_stream.devices.synthetic import emotion_pattern
 
-    def midpoint_minus_neutral(p, **kw):
+    def class_means(p, **kw):
         g = SyntheticEEG(participant=p, trial_seconds=30, schedule=[0, 1, 2], **QUIET, **kw)
         x, cls = g.generate(200 * 30 * 9)
         lp = np.stack([log_band_power(t) for t in x.reshape(9, -1, 62)])
-        c = cls[:: 200 * 30]
-        return (lp[c == 0].mean(0) + lp[c == 2].mean(0)) / 2 - lp[c == 1].mean(0)
+        return [lp[cls[:: 200 * 30] == k].mean(0) for k in range(3)]
 
-    aro = emotion_pattern(SEED62)[1]
+    val, aro = emotion_pattern(SEED62)
+    rise = aro - np.sum(aro * val) / np.sum(val * val) * val
     for p in (1, 2, 3):
-        change = midpoint_minus_neutral(p, clip_arousal=1.0) - midpoint_minus_neutral(p)
-        # Delta and alpha, whose arousal change varies over the scalp; theta and gamma take in their neighbours'
-        # change through the filters' skirts, and beta's is the same on every channel.
+        neg, neu, pos = class_means(p, clip_arousal=1.0)
+        neg0, neu0, pos0 = class_means(p)
+        change = (neg + pos) / 2 - neu - ((neg0 + pos0) / 2 - neu0)
+        # Delta and alpha, whose change varies over the scalp; theta and gamma take in their neighbours' change
+        # through the filters' skirts.
         for b in (0, 2):
-            assert np.corrcoef(change[b], aro[b])[0, 1] > 0.9
-            assert 0.6 < rms(change[b]) / (2 * rms(aro[b])) < 1.3  # x the person's 0.8-1.2, diluted by 1/f
+            assert np.corrcoef(change[b], rise[b])[0, 1] > 0.9
+            assert 0.6 < rms(change[b]) / (2 * rms(rise[b])) < 1.3  # x the person's 0.8-1.2, diluted by 1/f
+    # Without an emotion pattern there is nothing to rise along (and no valence pattern to project on).
+    flat = [SyntheticEEG(effect=0.0, clip_arousal=a, **QUIET).generate(200)[0] for a in (0.0, 1.0)]
+    np.testing.assert_array_equal(*flat)
 
 
 def test_knobs_from_the_source_spec_and_their_errors():
