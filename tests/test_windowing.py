@@ -135,3 +135,16 @@ def test_a_windower_started_at_an_origin_numbers_windows_from_it():
     out = w.push(x, np.arange(10.0))
     np.testing.assert_array_equal(out.end_indices, [104, 106, 108, 110])
     np.testing.assert_array_equal(out.data[:, 0, 0], [0, 2, 4, 6])  # the samples are still the pushed ones
+
+
+@pytest.mark.parametrize("length", [250, 2345])  # two pieces; about twenty
+def test_a_chunk_larger_than_the_ring_gives_every_window_of_every_piece(rng, length):
+    """A chunk is consumed in pieces that fit the ring; the windows of all pieces come back, in order."""
+    x = rng.standard_normal((length, 5)).astype(np.float32)
+    w = Windower(50, 13, 5, spare=100)  # a 150-sample ring
+    got = w.push(x, np.arange(len(x), dtype=float))
+    n = (len(x) - 50) // 13 + 1
+    assert got.data.shape == (n, 5, 50)
+    for k in range(n):
+        np.testing.assert_array_equal(got.data[k], x[k * 13 : k * 13 + 50].T)
+    np.testing.assert_array_equal(got.end_indices, np.arange(n) * 13 + 50)
