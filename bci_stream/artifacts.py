@@ -9,28 +9,24 @@ them on the generator's blinks, muscle bursts and storms (``benchmarks/artifacts
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
+
+from bci_stream.numeric_settings import NumericSettings
 
 #: The label an artifact window publishes instead of a class.
 ARTIFACT = "artifact"
 
 
 @dataclass(frozen=True)
-class ArtifactRule:
+class ArtifactRule(NumericSettings):
     """When a window is an artifact. Amplitudes are in microvolts after the pipeline's filters."""
 
     peak_uv: float = 150.0  # a channel is beyond when |x| exceeds this anywhere in the window ...
     channel_share: float = 0.5  # ... and the window is an artifact when at least this share of channels is
 
-    @classmethod
-    def from_dict(cls, d: dict, where: str = "artifact rule") -> "ArtifactRule":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"{where}: unknown key(s) {unknown}; known: {', '.join(sorted(known))}")
-        return cls(**{k: float(v) for k, v in d.items()})
+    WHAT = "artifact rule"
 
 
 class ArtifactDetector:

@@ -8,7 +8,7 @@ the per-chunk path. They only read the data: predictions do not depend on them.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable
 
@@ -16,6 +16,7 @@ import numpy as np
 from scipy import fft
 
 from bci_stream.channels import names_list
+from bci_stream.numeric_settings import NumericSettings
 from bci_stream.stream import Chunk, StreamInfo
 
 log = logging.getLogger("bci_stream.quality")
@@ -29,7 +30,7 @@ LINE_HZ = (50.0, 60.0)
 
 
 @dataclass(frozen=True)
-class Thresholds:
+class Thresholds(NumericSettings):
     """When a channel is not ok. Amplitudes are in microvolts whatever the stream's unit."""
 
     flat_uv: float = 0.5  # standard deviation below this: nothing is recorded
@@ -38,13 +39,7 @@ class Thresholds:
     amplitude_uv: float = 150.0  # standard deviation above this: a loose electrode, not EEG
     line_ratio: float = 4.0  # power within 1 Hz of 50/60 Hz over the 1-45 Hz EEG power
 
-    @classmethod
-    def from_dict(cls, d: dict, where: str = "quality thresholds") -> "Thresholds":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"{where}: unknown key(s) {unknown}; known: {', '.join(sorted(known))}")
-        return cls(**{k: float(v) for k, v in d.items()})
+    WHAT = "quality thresholds"
 
 
 @dataclass
