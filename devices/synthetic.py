@@ -352,7 +352,11 @@ class SyntheticSource(Source):
         if unknown:
             raise SourceError(f"synthetic source {spec!r}: unknown option(s) {sorted(unknown)}; known: {', '.join(conv)}")
         kw = {k: defaults[k] for k in ("participant", "session", "seed") if defaults.get(k) is not None}
-        kw.update({k: conv[k](v) for k, v in params.items()})
+        for k, v in params.items():
+            try:
+                kw[k] = conv[k](v)
+            except ValueError:
+                raise SourceError(f"synthetic source {spec!r}: {k}={v!r}: expected a number") from None
         rename = {"trial": "trial_seconds", "line": "line_noise"}
         kw = {rename.get(k, k): v for k, v in kw.items()}
         return cls(layout or "seed62", **kw)

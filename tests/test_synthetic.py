@@ -237,3 +237,12 @@ def test_knobs_from_the_source_spec_and_their_errors():
         open_source("synthetic:seed62?drift=-0.1")
     with pytest.raises(SourceError, match="synthetic clip_variation must be a number >= 0, got nan"):
         SyntheticEEG("seed62", clip_variation=float("nan"))
+
+
+@pytest.mark.parametrize("option", ["storms=abc", "drift=x", "seed=1.5", "trial=", "srate=fast"])
+def test_a_synthetic_option_that_is_no_number_is_named(option):
+    """Before: Python's bare "could not convert string to float: 'abc'", naming neither source nor option."""
+    with pytest.raises(SourceError) as e:
+        SyntheticSource.from_spec(f"seed62?{option}")
+    key, value = option.split("=")
+    assert str(e.value) == f"synthetic source 'seed62?{option}': {key}={value!r}: expected a number"
