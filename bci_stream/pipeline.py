@@ -40,7 +40,7 @@ class Prediction:
     #: and its probabilities NaN: it was not classified.
     artifact: str | None = None
     #: The accuracy the bundle's held-out people reached live at this stratum's age, and that age in seconds of
-    #: windows learned from (``LiveSession`` sets both); None where the bundle has no such curve.
+    #: windows learned from (``Pipeline.reliability``); None where the bundle has no such curve.
     reliability: float | None = None
     stratum_s: float | None = None
 
@@ -173,10 +173,11 @@ class Pipeline:
                 logits = self.model(torch.from_numpy(np.ascontiguousarray(x, np.float32)).to(self.device))
                 probs[clean] = torch.softmax(logits, dim=-1).cpu().numpy()
             t.lap("classify")
+        known = self.reliability()
         preds = [
             Prediction(
                 float(ts), ARTIFACT if w else self.class_names[int(p.argmax())], p, self.class_names, int(idx),
-                *self.strata.key, warm, w and w["reason"],
+                *self.strata.key, warm, w and w["reason"], *(known if known and not w else (None, None)),
             )
             for ts, idx, p, w in zip(windows.end_times[ok], windows.end_indices[ok], probs, why)
         ]
@@ -186,6 +187,18 @@ class Pipeline:
         self.n_predictions += int(clean.sum())
         t.lap("publish")
         return preds
+
+    def reliability(self) -> tuple[float, float] | None:
+        """(the bundle's reliability at the current stratum's age, that age in seconds of windows learned from),
+        the age read from the first statistics the data meets and the curve chosen by their warm-up prior; None
+        where the bundle has no curve for it, or the model keeps no statistics per stratum. An artifact window
+        gets neither: it has no class label to trust or not."""
+        stats = self.strata.stats()
+        if stats is None:
+            return None
+        age = stats.count * self.hop
+        value = self.bundle.reliability(age, self.strata.returning())
+        return None if value is None else (value, age)
 
     def _note_rejected(self, bad: np.ndarray, ok: np.ndarray) -> None:
         """Count withheld windows; say so once when withholding starts, naming the channels, and once when it ends."""

@@ -103,7 +103,7 @@ class LiveSession:
         check_overrides(overrides, info.srate, info.name)  # the model's own filters may exceed Nyquist, not these
         filters = {**bundle.filters, **overrides}
         meta = {"model_provenance": bundle.describe_provenance(), "model_synthetic": bundle.synthetic, **(meta or {})}
-        sinks = [_Reliability(self), *sinks]  # first, so that every other sink reads what it sets
+        sinks = list(sinks)
         self.outlet = None
         if outputs.prefix is not None:
             self.outlet = PredictionOutlet(outputs.prefix, bundle.class_names, {
@@ -167,18 +167,6 @@ class LiveSession:
         self.report(quality.timestamp, event="channels", bad=",".join(sorted(bad)),
                     interpolated=",".join(self.channels.interpolated))
 
-    def reliability(self) -> tuple[float, float] | None:
-        """(the bundle's reliability at the current stratum's age, that age in seconds of windows learned from),
-        the age read from the first statistics the data meets and the curve chosen by their warm-up prior; None
-        where the bundle has no curve for it, or the model keeps no statistics per stratum."""
-        strata = self.pipeline.strata
-        stats = strata.stats()
-        if stats is None:
-            return None
-        age = stats.count * self.pipeline.hop
-        value = self.bundle.reliability(age, strata.returning())
-        return None if value is None else (value, age)
-
     def report(self, timestamp: float | None = None, **fields) -> None:
         """A status event on ``PREFIX-status`` (nowhere without LSL outputs)."""
         if self.outlet is not None:
@@ -193,19 +181,3 @@ class LiveSession:
         if self.checkpoints is not None:
             self.checkpoints.close()
         self.pipeline.close()
-
-
-class _Reliability:
-    """The first sink: sets each prediction's reliability and stratum age (:meth:`LiveSession.reliability`) for
-    the sinks after it. An artifact window gets neither: it has no class label to trust or not."""
-
-    def __init__(self, live: LiveSession):
-        self.live = live
-
-    def send(self, p) -> None:
-        known = None if p.artifact else self.live.reliability()
-        if known is not None:
-            p.reliability, p.stratum_s = known
-
-    def close(self) -> None:
-        pass
