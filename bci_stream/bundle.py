@@ -17,7 +17,7 @@ from bci_stream.atomic import atomic_write
 from bci_stream.channels import MAX_INTERPOLATED, ChannelMap, MontageError, check_rename, match, names_list
 from bci_stream.filters import FilterSpec
 from bci_stream.model import Classifier, model_class
-from bci_stream.stratified import INPUT_EPS, Prior, Strata, StratifiedNormalizer, zscore
+from bci_stream.stratified import INPUT_EPS, ClassEffects, Prior, Strata, StratifiedNormalizer, zscore
 from bci_stream.stream import UNITS, StreamInfo
 
 FORMAT = "bci-stream-bundle/1"
@@ -152,7 +152,8 @@ class ModelBundle:
 
     def input_normalization(self, strata: Strata, hop: float, state_dir=None) -> Callable[[np.ndarray], np.ndarray] | None:
         """The live step that normalizes feature rows: running statistics per stratum that follow
-        ``strata`` (``stratified``), the training population's fixed statistics (``global``), or None."""
+        ``strata`` (``stratified``; class-aware where training stored its class means, and then the step's
+        ``learn`` takes the model's probabilities), the training population's fixed statistics (``global``), or None."""
         norm = self.normalization
         mode = norm.get("mode", "none")
         if mode == "none":
@@ -165,7 +166,8 @@ class ModelBundle:
         s = self.online_settings(hop)
         return strata.track(StratifiedNormalizer(len(mean), Prior(mean, var, s["prior_weight"]), s["halflife"],
                                                  state_dir=state_dir, signature=self.signature,
-                                                 participant_weight=s["participant_weight"]))
+                                                 participant_weight=s["participant_weight"],
+                                                 classes=ClassEffects.from_dict(norm)))
 
 
 def bundled_paths() -> list[Path]:

@@ -316,7 +316,7 @@ def _train_settings(args):
 
     return TrainSettings(norm=args.norm, **({"model": args.model} if args.model else {}), epochs=args.epochs,
                          seed=args.seed, device=args.device, batch_strata=args.batch_strata, live_pass=args.live_pass,
-                         quiet=args.quiet)
+                         class_aware=args.class_aware, quiet=args.quiet)
 
 
 def cmd_train(args) -> int:
@@ -584,6 +584,10 @@ def build_parser() -> argparse.ArgumentParser:
         t.add_argument("--live-pass", action=argparse.BooleanOptionalAction, default=True,
                        help="also train on each session replayed in random trial order through running statistics, "
                             "as the live path normalizes (stratified only; --no-live-pass trains as Fdez et al. 2021)")
+        t.add_argument("--class-aware", action=argparse.BooleanOptionalAction, default=False,
+                       help="live input statistics leave out each window's emotion as the model judges it, so a "
+                            "session that has seen one emotion does not take it for the person's level (stratified "
+                            "only; off by default: a wrong first guess can stick for a session, see the README)")
         t.add_argument("--device", default="cpu", help="torch device: cpu or cuda")
         t.add_argument("--seed", type=int, default=0)
         t.add_argument("-q", "--quiet", action="store_true")

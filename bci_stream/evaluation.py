@@ -22,15 +22,15 @@ CURVES = (("first session", "online_curve_first"), ("returning", "online_curve_r
 
 
 def replay_session(bundle: ModelBundle, trials: list[Trial], window: float, hop: float, state_dir,
-                   chunk_seconds: float = 0.1):
+                   chunk_seconds: float = 0.1, sinks=()):
     """Stream one session's trials back to back through a fresh Pipeline, as a live session would run.
 
     The stratum is the trials' own (participant, session). The session starts with empty
     statistics; what earlier sessions of the same participant left in ``state_dir`` serves
     as its warm-up prior, as live.
 
-    Returns, for each window that lies inside one trial and is no artifact, (seconds since session
-    start, predicted class index, true class index).
+    ``sinks`` also receive every prediction, as a live run's would. Returns, for each window that lies inside one
+    trial and is no artifact, (seconds since session start, predicted class index, true class index).
     """
     info = trials[0].info
     data = np.concatenate([t.data for t in trials]).astype(np.float32)
@@ -38,8 +38,7 @@ def replay_session(bundle: ModelBundle, trials: list[Trial], window: float, hop:
     ts = (np.arange(len(data)) + 1) / info.srate
     preds = []
     options = SessionOptions(trials[0].participant, trials[0].session, window, hop, state_dir=state_dir)
-    live = LiveSession(info, bundle, options,
-                       sinks=[_Collect(preds)])
+    live = LiveSession(info, bundle, options, sinks=[_Collect(preds), *sinks])
     step = max(1, round(chunk_seconds * info.srate))
     live.run(Chunk(data[i : i + step], ts[i : i + step]) for i in range(0, len(data), step))
     live.close()

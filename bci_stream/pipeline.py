@@ -111,6 +111,7 @@ class Pipeline:
         # Every per-stratum statistic the pipeline keeps, the input's first and then the network's, follows one owner.
         self.strata = Strata(participant, session, fresh)
         self.normalize_inputs = bundle.input_normalization(self.strata, self.hop, state)
+        self._learn_inputs = getattr(self.normalize_inputs, "learn", None)  # class-aware statistics learn after the model
         self.device = torch.device(device)
         self.model = bundle.build_model(device)
         self.model.start_online(self.strata, **bundle.online_settings(self.hop, "network"),
@@ -165,14 +166,7 @@ class Pipeline:
         warm = self.strata.warming_up()  # as it stood before these windows, as a switch acknowledgement states it
         probs = np.full((len(x), len(self.class_names)), np.nan, np.float32)
         if clean.any():
-            x = x[clean]
-            if self.normalize_inputs is not None:
-                x = self.normalize_inputs(x)
-            t.lap("normalize")
-            with torch.inference_mode():
-                logits = self.model(torch.from_numpy(np.ascontiguousarray(x, np.float32)).to(self.device))
-                probs[clean] = torch.softmax(logits, dim=-1).cpu().numpy()
-            t.lap("classify")
+            probs[clean] = self.classify(x[clean])
         known = self.reliability()
         preds = [
             Prediction(
@@ -187,6 +181,23 @@ class Pipeline:
         self.n_predictions += int(clean.sum())
         t.lap("publish")
         return preds
+
+    def classify(self, x: np.ndarray) -> np.ndarray:
+        """Class probabilities of clean feature rows, in time order, as the current stratum's: one window at a time,
+        because class-aware statistics learn each window, from what the model made of it, before the next is
+        normalized."""
+        t = self.timer
+        probs = np.empty((len(x), len(self.class_names)), np.float32)
+        for i in range(len(x)):
+            z = x[i : i + 1] if self.normalize_inputs is None else self.normalize_inputs(x[i : i + 1])
+            t.lap("normalize")
+            with torch.inference_mode():
+                logits = self.model(torch.from_numpy(np.ascontiguousarray(z, np.float32)).to(self.device))
+                probs[i] = torch.softmax(logits, dim=-1).cpu().numpy()[0]
+            if self._learn_inputs is not None:
+                self._learn_inputs(x[i], probs[i])
+            t.lap("classify")
+        return probs
 
     def reliability(self) -> tuple[float, float] | None:
         """(the bundle's reliability at the current stratum's age, that age in seconds of windows learned from),

@@ -14,7 +14,8 @@ from bci_stream.batch import FeatureSet
 from bci_stream.bundle import ModelBundle
 from bci_stream.model import Classifier, model_class
 from bci_stream.progress import Progress
-from bci_stream.stratified import INPUT_EPS, LiveStrata, batch_zscore, causal_zscore, population_prior, zscore
+from bci_stream.stratified import (INPUT_EPS, ClassEffects, LiveStrata, batch_zscore, causal_zscore,
+                                   population_prior, zscore)
 from bci_stream.stream import Trial
 
 #: --norm -> how inputs are normalized: per stratum, or by the training population's statistics.
@@ -33,6 +34,9 @@ class TrainSettings:
     device: str = "cpu"
     batch_strata: int | None = None  # whole strata per minibatch; None: full batch
     live_pass: bool = True
+    #: Live input statistics leave out each window's class effect, as the model judges it (stratified only). Off by
+    #: default: it can lock onto a wrong first guess for a whole session (README, "Class-aware statistics").
+    class_aware: bool = False
     #: Warm-up priors live, in seconds: the population's for inputs and hidden layers, a participant's own earlier sessions.
     prior_seconds: float = 15.0
     network_prior_seconds: float = 600.0
@@ -218,17 +222,21 @@ def train_bundle(fset: FeatureSet, name: str, settings: TrainSettings = TrainSet
         report["heldout_participants"] = sorted(held.tolist())
         report["heldout_accuracy"] = float((predict(m, Xt, strata[test], settings.device) == y[test]).mean())
         if session_trials is not None:
-            report["reliability"] = reliability(_bundle(m, m_kwargs, train_stats, fset, settings, hop, name, {}),
-                                                report["heldout_participants"], session_trials)
+            held_out = _bundle(m, m_kwargs, train_stats, fset, settings, hop, name, {}, Xh, y[~test])
+            report["reliability"] = reliability(held_out, report["heldout_participants"], session_trials)
     net, kwargs = fit(Xn, y, strata, n_classes, settings, live=LiveOrder(fset, strata, *live_rows) if live_pass else None)
     report["train_accuracy"] = float((predict(net, Xn, strata, settings.device) == y).mean())
     report["train_seconds"] = round(time.perf_counter() - t0, 2)
-    return _bundle(net, kwargs, stats, fset, settings, hop, name, report)
+    return _bundle(net, kwargs, stats, fset, settings, hop, name, report, Xn, y)
 
 
 def _bundle(net: Classifier, kwargs: dict, stats, fset: FeatureSet, settings: TrainSettings, hop: float, name: str,
-            report: dict) -> ModelBundle:
-    """A trained network as a bundle, with the input statistics it was trained with as its prior."""
+            report: dict, Xn: np.ndarray, y: np.ndarray) -> ModelBundle:
+    """A trained network as a bundle, with the input statistics it was trained with (``Xn``, normalized, of
+    classes ``y``) as its prior, and their class means where live statistics are class-aware."""
+    classes = {}
+    if settings.class_aware and NORMS[settings.norm] == "stratified":
+        classes = ClassEffects.from_training(Xn, y, len(fset.class_names)).to_dict()
     return ModelBundle(
         architecture=settings.model, arch_kwargs=kwargs,
         state_dict={k: v.cpu() for k, v in net.state_dict().items()},
@@ -237,7 +245,7 @@ def _bundle(net: Classifier, kwargs: dict, stats, fset: FeatureSet, settings: Tr
         normalization={"mode": NORMS[settings.norm], "prior_mean": np.asarray(stats[0]).tolist(),
                        "prior_var": np.asarray(stats[1]).tolist(), "prior_seconds": settings.prior_seconds,
                        "network_prior_seconds": settings.network_prior_seconds,
-                       "participant_seconds": settings.participant_seconds, "halflife_seconds": None},
+                       "participant_seconds": settings.participant_seconds, "halflife_seconds": None, **classes},
         report=report, name=name,
     )
 

@@ -101,11 +101,9 @@ def batch_offline(data, srate, net, bundle, extractor, filters, window, hop) -> 
 
 
 def batch_online(data, srate, pipe: Pipeline, bundle, extractor, filters, window, hop) -> int:
-    """The live path's own normalizers (input and in-network, updated window by window), fed all windows at once."""
+    """The live path's own normalizers and model (``Pipeline.classify``, window by window), on all windows' features."""
     X, _ = recording_features(data, srate, extractor, filters, window, hop)
-    Z = pipe.normalize_inputs(X) if pipe.normalize_inputs is not None else X
-    with torch.inference_mode():
-        torch.softmax(pipe.model(torch.from_numpy(np.ascontiguousarray(Z, np.float32))), dim=-1)
+    pipe.classify(X)
     return len(X)
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from bci_stream.atomic import atomic_write
+from bci_stream.stratified.classes import ClassEffects
 from bci_stream.stratified.moments import INPUT_EPS, pool, zscore
 
 log = logging.getLogger("bci_stream.stratified")
@@ -187,6 +188,9 @@ class StratifiedNormalizer:
     before (another session in memory or in ``state_dir``) the prior is that
     participant's own pooled statistics, weighted ``participant_weight``
     windows; for a new person it is the training population's.
+
+    With ``classes`` the statistics are class-aware (:mod:`.classes`): a window is normalized first, and
+    joins them in :meth:`learn`, less the class effect the model's probabilities for it expect.
     """
 
     def __init__(
@@ -198,8 +202,10 @@ class StratifiedNormalizer:
         state_dir: str | os.PathLike | None = None,
         signature: str = "",
         participant_weight: float = 0.0,
+        classes: ClassEffects | None = None,
     ):
         self.n_features = int(n_features)
+        self.classes = classes
         self.prior = prior
         self.participant_weight = participant_weight
         self.halflife = halflife
@@ -235,7 +241,7 @@ class StratifiedNormalizer:
                 if other[0] == key[0] and other != key:
                     pooled.merge(s.count, s.mean, s.m2)
             if pooled.count > 1:
-                return Prior(pooled.mean, pooled.var, self.participant_weight)
+                return Prior(pooled.mean, self._m2(pooled) / pooled.count, self.participant_weight)
         return self.prior
 
     def prior_in_use(self, key: Stratum) -> Prior | None:
@@ -250,8 +256,13 @@ class StratifiedNormalizer:
         s = self.stats(key)
         prior = self.prior_in_use(key)
         if prior is None or prior.weight <= 0:
-            return s.mean, s.var
-        return pool(s.count, s.mean, s.m2, prior.mean, prior.var, prior.weight)
+            return s.mean, self._m2(s) / s.count if s.count > 0 else np.zeros_like(s.m2)
+        return pool(s.count, s.mean, self._m2(s), prior.mean, prior.var, prior.weight)
+
+    def _m2(self, s: RunningStats) -> np.ndarray:
+        """Squared deviations as a stratum with every class would have them: class-aware statistics gather
+        residuals, which lack the variance between classes."""
+        return s.m2 if self.classes is None else s.m2 / self.classes.within
 
     def transform(self, key: Stratum, x: np.ndarray) -> np.ndarray:
         mean, var = self.moments(key)
@@ -265,6 +276,19 @@ class StratifiedNormalizer:
             self.update(key, row)
             out[i] = self.transform(key, row)
         return out
+
+    def step(self, key: Stratum, x: np.ndarray) -> np.ndarray:
+        """The online step before the model: class-aware statistics learn a window only once the model has seen
+        it (:meth:`learn`), others at once (:meth:`update_transform`)."""
+        return self.update_transform(key, x) if self.classes is None else self.transform(key, np.atleast_2d(x))
+
+    def learn(self, key: Stratum, x: np.ndarray, probs: np.ndarray) -> None:
+        """Class-aware: windows ``x`` join the statistics less the class effect of the model's ``probs`` for them,
+        one by one, each at the variance it was normalized by. Otherwise nothing: :meth:`step` learned them."""
+        if self.classes is None:
+            return
+        for row, p in zip(np.atleast_2d(np.asarray(x, np.float64)), np.atleast_2d(probs)):
+            self.update(key, self.classes.residual(row, self.moments(key)[1], self.eps, p))
 
     def warming_up(self, key: Stratum) -> bool:
         """True while the population prior still weighs more than the stratum's own windows."""

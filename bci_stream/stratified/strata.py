@@ -11,8 +11,6 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Callable
-
 import numpy as np
 
 from bci_stream.stratified.running import RunningStats, StratifiedNormalizer, Stratum, stratum_key, write_state
@@ -37,8 +35,8 @@ class Strata:
     def key(self) -> Stratum:
         return self._key
 
-    def track(self, normalizer: StratifiedNormalizer) -> Callable[[np.ndarray], np.ndarray]:
-        """Make ``normalizer`` follow the current stratum; returns its online step (update, then z-score).
+    def track(self, normalizer: StratifiedNormalizer) -> "Step":
+        """Make ``normalizer`` follow the current stratum; returns its online step.
 
         The first one tracked is the one the data meets first (the input's): its warm-up is the session's.
         """
@@ -47,7 +45,7 @@ class Strata:
             normalizer.forget(self._key)
         else:
             normalizer.stats(self._key)  # resume what was saved now, not in the middle of the first window
-        return lambda x: normalizer.update_transform(self._key, x)
+        return Step(self, normalizer)
 
     def switch(self, participant, session) -> None:
         """Save the current stratum, then continue in another; its saved statistics resume if present."""
@@ -95,6 +93,20 @@ class Strata:
         if len(self._tracked) <= which:
             return None
         return self._tracked[which].strata.get(self._key if key is None else key)
+
+
+class Step:
+    """A tracked normalizer's online step on whichever stratum is current: z-score windows, then learn from
+    what the model made of them (class-aware statistics; for others a no-op)."""
+
+    def __init__(self, strata: Strata, normalizer: StratifiedNormalizer):
+        self.strata, self.normalizer = strata, normalizer
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.normalizer.step(self.strata.key, x)
+
+    def learn(self, x: np.ndarray, probs: np.ndarray) -> None:
+        self.normalizer.learn(self.strata.key, x, probs)
 
 
 class Checkpoints:

@@ -1,0 +1,47 @@
+"""What each class adds to a stratum's features, so running statistics can leave it out.
+
+Offline, a session's statistics cover every emotion in it, so its mean is the person's own level.
+Live, a young session has seen one or two emotions, and their running mean takes the emotion for
+the person's level: the clip under way looks average. Training knows, for every class, where its
+windows lie in stratum z-scores (the class means below). Live, each window's own effect, as the
+model judges it (its class probabilities times those means), is taken out before the window joins
+the statistics, an EM-style step: the statistics estimate the person, the model the emotion.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ClassEffects:
+    """``means`` [classes, features]: each class's mean stratum z-score in training; ``within`` [features]: the
+    share of a stratum's variance left within classes, since residuals vary less than the windows themselves."""
+
+    means: np.ndarray
+    within: np.ndarray
+
+    @classmethod
+    def from_training(cls, z: np.ndarray, y: np.ndarray, n_classes: int) -> "ClassEffects":
+        """From stratum z-scores ``z`` (each stratum's rows at mean 0, variance 1) and their classes ``y``."""
+        z = np.asarray(z, np.float64)
+        share = np.bincount(y, minlength=n_classes) / len(y)
+        means = np.stack([z[y == c].mean(axis=0) if share[c] else np.zeros(z.shape[1]) for c in range(n_classes)])
+        # Floored: a feature that is nearly all class (none in real EEG) must not blow residual variance up.
+        within = np.maximum(1.0 - share @ means**2, 0.05)
+        return cls(means, within)
+
+    def residual(self, x: np.ndarray, var: np.ndarray, eps: float, probs: np.ndarray) -> np.ndarray:
+        """``x`` less the class effect ``probs`` expect, in the feature's units at variance ``var``."""
+        return x - np.sqrt(var + eps) * (np.asarray(probs, np.float64) @ self.means)
+
+    def to_dict(self) -> dict:
+        return {"class_means": self.means.tolist(), "within_share": self.within.tolist()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ClassEffects | None":
+        if "class_means" not in d:
+            return None
+        return cls(np.asarray(d["class_means"], np.float64), np.asarray(d["within_share"], np.float64))

@@ -1,0 +1,170 @@
+"""Class-aware running statistics: a young session that has seen one emotion must not take it for the person's level."""
+
+import numpy as np
+import pytest
+
+from bci_stream.stratified import ClassEffects, Prior, Strata, StratifiedNormalizer
+
+#: Each class's mean stratum z-score on 3 features, and the share of variance within classes, in a stratum with the
+#: three classes in equal parts (the law of total variance).
+MEANS = np.array([[-1.0, 0.5, 0.0], [0.0, -1.0, 0.0], [1.0, 0.5, 0.0]])
+WITHIN = 1 - (MEANS**2).mean(0)
+
+
+def _sessions(rng, level, spread, classes, per_class=400):
+    """Windows of one stratum: the person's ``level`` plus ``spread`` times its class's z-score, with noise such that
+    a stratum with every class in equal parts has standard deviation ``spread``."""
+    y = np.repeat(classes, per_class)
+    return level + spread * (MEANS[y] + np.sqrt(WITHIN) * rng.standard_normal((len(y), 3))), y
+
+
+def test_class_means_and_within_share_from_training(rng):
+    z = rng.standard_normal((3000, 3))
+    y = rng.integers(0, 3, 3000)
+    z[:, 0] += np.array([-2.0, 0.0, 2.0])[y]
+    z = (z - z.mean(0)) / z.std(0)  # a stratum's z-scores
+    effects = ClassEffects.from_training(z, y, 3)
+    for c in range(3):
+        np.testing.assert_allclose(effects.means[c], [z[y == c, f].mean() for f in range(3)], rtol=1e-12)
+    # within-class share of variance = 1 - between-class variance (the law of total variance)
+    between = sum((y == c).mean() * z[y == c].mean(0) ** 2 for c in range(3))
+    np.testing.assert_allclose(effects.within, 1 - between, rtol=1e-12)
+    assert 0.2 < effects.within[0] < 0.4 and effects.within[1] > 0.99
+
+
+def test_a_class_absent_from_training_has_no_effect(rng):
+    z, y = rng.standard_normal((100, 3)), rng.integers(0, 2, 100)
+    assert (ClassEffects.from_training(z, y, 3).means[2] == 0).all()
+
+
+def test_one_emotion_is_not_taken_for_the_persons_level(rng):
+    """After 400 windows of one class, plain statistics sit on that class; class-aware ones on the person."""
+    level, spread = np.array([10.0, -5.0, 3.0]), np.array([2.0, 1.0, 4.0])
+    x, y = _sessions(rng, level, spread, [2])
+    aware = StratifiedNormalizer(3, classes=ClassEffects(MEANS, WITHIN))
+    plain = StratifiedNormalizer(3)
+    key = ("P", "1")
+    for row, c in zip(x, y):
+        aware.step(key, row)
+        aware.learn(key, row, np.eye(3)[c])  # a model that is right
+        plain.step(key, row)
+    mean_aware, var_aware = aware.moments(key)
+    mean_plain, _ = plain.moments(key)
+    four_se = 4 * spread * np.sqrt(WITHIN / len(x))  # sampling error of a mean of the windows
+    assert (abs(mean_aware - level) < four_se).all()  # the person's level
+    assert (abs(mean_plain - (level + spread * MEANS[2])) < four_se).all()  # the clip under way
+    # the residuals' variance is the within-class spread; scaled back up, a whole session's (spread^2)
+    np.testing.assert_allclose(var_aware, spread**2, rtol=0.15)
+    np.testing.assert_allclose(aware.transform(key, x).mean(0), MEANS[2], atol=0.15)  # the clip's class shows
+    assert abs(plain.transform(key, x).mean(0)).max() < 0.01  # where plain statistics make it look average
+
+
+def test_learning_follows_the_model_step_by_step(rng):
+    """An independent loop: each window is z-scored by what came before it, pooled with the prior, and its residual
+    (less its expected class effect at that variance) joins the statistics."""
+    within = np.array([0.5, 0.8, 1.0])
+    prior = Prior(np.array([1.0, 2.0, 3.0]), np.array([4.0, 1.0, 0.5]), weight=7.0)
+    n = StratifiedNormalizer(3, prior=prior, classes=ClassEffects(MEANS, within))
+    key = ("P", "1")
+    x = rng.normal(0, 3, (60, 3))
+    probs = rng.dirichlet(np.ones(3), 60)
+    residuals = []
+    for row, p in zip(x, probs):
+        r = np.array(residuals).reshape(-1, 3)
+        k = len(r)
+        own_mean = r.mean(0) if k else np.zeros(3)
+        ss = ((r - own_mean) ** 2).sum(0) / within if k else np.zeros(3)
+        mean = (prior.weight * prior.mean + k * own_mean) / (prior.weight + k)
+        var = (ss + prior.weight * prior.var + (own_mean - prior.mean) ** 2 * k * prior.weight / (prior.weight + k)) \
+            / (prior.weight + k)
+        got = n.step(key, row)
+        np.testing.assert_allclose(got[0], (row - mean) / np.sqrt(var + 1e-8), rtol=1e-5, atol=1e-6)
+        n.learn(key, row, p)
+        residuals.append(row - np.sqrt(var + 1e-8) * (p @ MEANS))
+    np.testing.assert_allclose(n.stats(key).mean, np.mean(residuals, axis=0), rtol=1e-10)
+
+
+def test_a_returning_person_starts_from_earlier_sessions_scaled_as_whole_sessions(rng, tmp_path):
+    within = np.array([0.5, 0.8, 1.0])
+    effects = ClassEffects(MEANS, within)
+    level, spread = np.array([10.0, -5.0, 3.0]), np.array([2.0, 1.0, 4.0])
+    first = StratifiedNormalizer(3, state_dir=tmp_path, signature="s", classes=effects, participant_weight=50)
+    x, y = _sessions(rng, level, spread, [0, 1, 2])
+    residuals = []
+    for row, c in zip(x, y):
+        first.step(("P", "1"), row)
+        residuals.append(first.classes.residual(row, first.moments(("P", "1"))[1], first.eps, np.eye(3)[c]))
+        first.learn(("P", "1"), row, np.eye(3)[c])
+    first.save(("P", "1"))
+    later = StratifiedNormalizer(3, state_dir=tmp_path, signature="s", classes=effects, participant_weight=50)
+    prior = later.prior_in_use(("P", "2"))
+    residuals = np.array(residuals)
+    np.testing.assert_allclose(prior.mean, residuals.mean(0), rtol=1e-9)
+    np.testing.assert_allclose(prior.var, residuals.var(0) / within, rtol=1e-9)
+    assert prior.weight == 50
+
+
+def test_plain_statistics_learn_at_once_and_ignore_the_model(rng):
+    n = StratifiedNormalizer(3)
+    strata = Strata("P", "1")
+    step = strata.track(n)
+    x = rng.normal(0, 1, (5, 3))
+    step(x)
+    step.learn(x, np.full((5, 3), 1 / 3))
+    assert n.stats(("P", "1")).count == 5
+    np.testing.assert_allclose(n.stats(("P", "1")).mean, x.mean(0), rtol=1e-12)
+
+
+@pytest.mark.parametrize("norm, class_aware, stored", [("stratified", True, True), ("stratified", False, False),
+                                                       ("batch", True, False)])
+def test_training_stores_class_means_only_for_class_aware_stratified_models(norm, class_aware, stored, rng):
+    from bci_stream.batch import FeatureSet
+    from bci_stream.training import TrainSettings, train_bundle
+
+    n = 240
+    y = np.tile(np.repeat([0, 1, 2], 20), 4)
+    participant = np.repeat(["1", "2", "3", "4"], 60)
+    X = (rng.standard_normal((n, 4)) + np.eye(3, 4)[y] + rng.normal(0, 3, 4)).astype(np.float32)
+    fset = FeatureSet(X=X, y=y, participant=participant, session=np.full(n, "1"), trial=np.repeat(np.arange(12), 20),
+                      class_names=("a", "b", "c"), channels=("C1",), srate=100.0, features="de", window=1.0, hop=1.0)
+    bundle = train_bundle(fset, "t", TrainSettings(norm=norm, epochs=2, class_aware=class_aware, quiet=True),
+                          holdout=0, hop=1.0)
+    assert ("class_means" in bundle.normalization) == stored
+    if stored:
+        z = np.concatenate([(X[participant == p] - X[participant == p].mean(0)) / X[participant == p].std(0)
+                            for p in "1234"])
+        yy = np.concatenate([y[participant == p] for p in "1234"])
+        np.testing.assert_allclose(bundle.normalization["class_means"],
+                                   [z[yy == c].mean(0) for c in range(3)], rtol=1e-4, atol=1e-6)
+
+
+def test_the_pipeline_teaches_class_aware_statistics_every_window_once_after_the_model():
+    """With class means of zero, class-aware statistics must end where plain ones do: every classified window
+    learned once, as its raw features, whatever the chunks; artifact windows never."""
+    import dataclasses
+
+    from bci_stream.artifacts import ArtifactRule
+    from bci_stream.bundle import default_bundle_for
+    from bci_stream.devices.synthetic import SyntheticEEG
+    from bci_stream.pipeline import Pipeline
+    from bci_stream.stream import Chunk
+
+    g = SyntheticEEG("seed62", participant=2, session=1, seed=5, storms=6.0)
+    data, _ = g.generate(round(30 * g.srate))
+    ts = 1000.0 + (np.arange(len(data)) + 1) / g.srate
+    plain = default_bundle_for(g.info)
+    n_features = len(plain.normalization["prior_mean"])
+    aware = dataclasses.replace(plain, normalization={**plain.normalization, "class_means": np.zeros((3, n_features)),
+                                                      "within_share": np.ones(n_features)})
+    stats = []
+    for bundle, size in ((plain, 1000), (aware, 37)):
+        pipe = Pipeline(g.info, bundle, "P2", "1", artifacts=ArtifactRule())
+        preds = []
+        for i in range(0, len(data), size):
+            preds += pipe.process(Chunk(data[i : i + size], ts[i : i + size]))
+        stats.append(pipe.strata.stats())
+        classified = sum(p.artifact is None for p in preds)
+        assert 0 < classified < len(preds)  # the storms made artifacts
+    assert stats[0].count == stats[1].count == classified
+    np.testing.assert_allclose(stats[1].mean, stats[0].mean, rtol=1e-9)
+    np.testing.assert_allclose(stats[1].var, stats[0].var, rtol=1e-9)
