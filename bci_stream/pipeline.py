@@ -163,17 +163,21 @@ class Pipeline:
         self._note_artifacts(why, windows.end_times[ok])
         clean = np.array([w is None for w in why])
         t.lap("features")
-        warm = self.strata.warming_up()  # as it stood before these windows, as a switch acknowledgement states it
         probs = np.full((len(x), len(self.class_names)), np.nan, np.float32)
-        if clean.any():
-            probs[clean] = self.classify(x[clean])
-        known = self.reliability()
+        # Window by window, so that what a label states of its stratum (warming up before it, reliability once it
+        # is learned) is the same however the stream was cut into chunks.
+        warm, known = [], []
+        for i, w in enumerate(why):
+            warm.append(self.strata.warming_up())
+            if w is None:
+                probs[i] = self.classify(x[i : i + 1])[0]
+            known.append(None if w else self.reliability())
         preds = [
             Prediction(
                 float(ts), ARTIFACT if w else self.class_names[int(p.argmax())], p, self.class_names, int(idx),
-                *self.strata.key, warm, w and w["reason"], *(known if known and not w else (None, None)),
+                *self.strata.key, wu, w and w["reason"], *(k or (None, None)),
             )
-            for ts, idx, p, w in zip(windows.end_times[ok], windows.end_indices[ok], probs, why)
+            for ts, idx, p, w, wu, k in zip(windows.end_times[ok], windows.end_indices[ok], probs, why, warm, known)
         ]
         for pred in preds:
             for sink in self.sinks:

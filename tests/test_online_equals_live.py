@@ -80,6 +80,9 @@ def test_evaluate_online_equals_replay_and_run_window_for_window(tmp_path, uid, 
     assert [r["sample"] for r in live] == windows
     assert [r["label"] for r in live] == [p.label for p in reference]
     assert [r["artifact"] for r in live] == [p.artifact for p in reference]
+    # what a label says of its stratum does not depend on how the stream was cut into chunks either
+    assert [r["warming_up"] for r in live] == [p.warming_up for p in reference]
+    assert True in [p.warming_up for p in reference] and False in [p.warming_up for p in reference]
     classified = [i for i, p in enumerate(reference) if p.artifact is None]
     assert 20 < len(classified) < len(windows)  # artifact windows are compared too
     assert all(live[i]["probabilities"] is None for i in range(len(live)) if i not in classified)

@@ -35,6 +35,11 @@ def test_predictions_identical_whatever_the_chunk_size():
     for size in (1, 7):
         np.testing.assert_allclose(np.stack([p.probabilities for p in runs[size]]), ref, rtol=1e-5, atol=1e-6)
         assert [p.timestamp for p in runs[size]] == [p.timestamp for p in runs[1000]]
+        # and what each label states of its stratum: warming up, and its age and reliability once it is learned
+        for field in ("warming_up", "reliability", "stratum_s"):
+            assert [getattr(p, field) for p in runs[size]] == [getattr(p, field) for p in runs[1000]], field
+    ages = [p.stratum_s for p in runs[1]]
+    np.testing.assert_allclose(np.diff(ages), 0.1)  # one more 0.1-s window learned with each label
 
 
 def test_prediction_describes_its_window():
