@@ -168,3 +168,38 @@ def test_the_pipeline_teaches_class_aware_statistics_every_window_once_after_the
     assert stats[0].count == stats[1].count == classified
     np.testing.assert_allclose(stats[1].mean, stats[0].mean, rtol=1e-9)
     np.testing.assert_allclose(stats[1].var, stats[0].var, rtol=1e-9)
+
+
+def _trials_fset(lengths, hop=2.0, window=1.0, with_trials=True):
+    from bci_stream.batch import FeatureSet
+
+    trial = np.concatenate([np.full(n, t) for t, n in enumerate(lengths)])
+    n = len(trial)
+    return FeatureSet(X=np.zeros((n, 2), np.float32), y=trial % 3, participant=np.full(n, "1"),
+                      session=np.full(n, "1"), trial=trial if with_trials else None, class_names=("a", "b", "c"),
+                      channels=("C1",), srate=100.0, features="de", window=window, hop=hop)
+
+
+def test_a_new_persons_prior_lasts_as_long_as_the_training_clips():
+    from bci_stream.training import clip_seconds
+
+    # the median clip: 30 windows at a 2-s hop span 1 + 29 x 2 s
+    assert clip_seconds(_trials_fset([10, 30, 30, 40, 50])) == 59.0
+    # trials of one participant's sessions are told apart by session, not merged by their number
+    f = _trials_fset([30, 30])
+    f.session[30:] = "2"
+    f.trial[30:] = 0
+    assert clip_seconds(f) == 59.0
+    assert clip_seconds(_trials_fset([3, 3, 3])) == 15.0  # never shorter than 15 s
+    assert clip_seconds(_trials_fset([100], with_trials=False)) == 15.0  # clips unknown
+
+
+def test_training_takes_the_clip_length_unless_given(rng):
+    from bci_stream.training import TrainSettings, train_bundle
+
+    f = _trials_fset([20] * 12, hop=1.0)
+    f.participant[:] = np.repeat(["1", "2", "3", "4"], 60)
+    f.X[:] = rng.standard_normal(f.X.shape)
+    for given, stored in ((None, 20.0), (7.0, 7.0)):
+        bundle = train_bundle(f, "t", TrainSettings(epochs=1, prior_seconds=given, quiet=True), holdout=0, hop=1.0)
+        assert bundle.normalization["prior_seconds"] == stored
