@@ -57,8 +57,9 @@ MIN_PRIOR_SECONDS = 15.0
 def clip_seconds(fset: FeatureSet) -> float:
     """How long the training data's clips last (the median; MIN_PRIOR_SECONDS at least, or where trials are not
     known). A new person's input statistics lean on the training population for as long: until a session has seen a
-    second emotion, its own mean is one emotion's (benchmarks/online_variants.py: on 4-min clips a 240-s prior took
-    online accuracy from 3.6 to 2.1 points below offline; on 30-s clips 30 s changed it by +0.2)."""
+    second emotion, its own mean is one emotion's (benchmarks/online_variants.py, trained and run so: on 4-min clips
+    a 240-s prior left online accuracy 2.6 points below offline, against 3.6 with 15 s; on 30-s clips 30 s changed
+    it by +0.2 points)."""
     if fset.trial is None:
         return MIN_PRIOR_SECONDS
     trials = stratum_ids(fset.participant, np.char.add(np.char.add(fset.session.astype(str), "\x1f"),

@@ -153,7 +153,7 @@ def main() -> None:
                     help="KIND:SECONDS,...: plain or aware (class-aware) input statistics, population prior in s")
     ap.add_argument("--train-hop", type=int, default=4, help="train on every N-th 1-s window")
     ap.add_argument("--train-prior", type=float, help="population prior of the live pass in training, s "
-                                                      "(default: TrainSettings')")
+                                                      "(default: as long as the clips, as train does)")
     ap.add_argument("--epochs", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0, help="seed of data and training; 0 is the development seed")
     ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
