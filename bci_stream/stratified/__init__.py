@@ -15,6 +15,7 @@ from bci_stream.stratified.running import (NAME_RULE, Prior, RunningStats, Strat
                                            name_problem, stratum_key)
 from bci_stream.stratified.strata import Checkpoints, Step, Strata
 
-__all__ = ["HIDDEN_EPS", "INPUT_EPS", "NAME_RULE", "Checkpoints", "ClassEffects", "LiveStrata", "Prior", "RunningStats", "Step", "Strata",
-           "StratifiedNorm", "StratifiedNormalizer", "Stratum", "batch_zscore", "causal_zscore", "check_name",
-           "name_problem", "pool", "population_prior", "stratum_key", "stratum_moments", "zscore"]
+__all__ = ["HIDDEN_EPS", "INPUT_EPS", "NAME_RULE", "Checkpoints", "ClassEffects", "LiveStrata", "Prior",
+           "RunningStats", "Step", "Strata", "StratifiedNorm", "StratifiedNormalizer", "Stratum", "batch_zscore",
+           "causal_zscore", "check_name", "name_problem", "pool", "population_prior", "stratum_key", "stratum_moments",
+           "zscore"]

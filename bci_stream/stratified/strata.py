@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from pathlib import Path
+
 import numpy as np
 
 from bci_stream.stratified.running import RunningStats, StratifiedNormalizer, Stratum, stratum_key, write_state
