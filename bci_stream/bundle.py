@@ -16,7 +16,8 @@ from bci_stream import registry
 from bci_stream.atomic import atomic_write
 from bci_stream.channels import MAX_INTERPOLATED, ChannelMap, MontageError, check_rename, match, names_list
 from bci_stream.filters import FilterSpec
-from bci_stream.model import Classifier, model_class
+from bci_stream.model import Classifier, trained_classifier
+from bci_stream.population import PopulationDecoder, PopulationModel
 from bci_stream.stratified import INPUT_EPS, ClassEffects, Prior, Strata, StratifiedNormalizer, zscore
 from bci_stream.stream import UNITS, StreamInfo
 
@@ -45,6 +46,8 @@ class ModelBundle:
     normalization: dict = field(default_factory=lambda: {"mode": "none"})
     report: dict = field(default_factory=dict)
     name: str = ""
+    #: A population-referenced model (bci_stream/population.py, ``PopulationModel.to_dict``); empty: none.
+    population: dict = field(default_factory=dict)
 
     # persistence --------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:
@@ -124,9 +127,11 @@ class ModelBundle:
         return UNITS[info.unit] / UNITS[self.unit]
 
     def build_model(self, device: str = "cpu") -> Classifier:
-        model = model_class(self.architecture)(**self.arch_kwargs)
-        model.load_state_dict(self.state_dict)
-        return model.to(device).eval()
+        return trained_classifier(self.architecture, self.arch_kwargs, self.state_dict, device)
+
+    def population_decoder(self, device: str = "cpu") -> PopulationDecoder | None:
+        model = PopulationModel.from_dict(self.population)
+        return None if model is None else PopulationDecoder(model, device)
 
     def online_settings(self, hop: float, part: str = "input") -> dict:
         """Warm-up weights and forgetting of the input (``part="input"``) or in-network statistics,

@@ -316,7 +316,7 @@ def _train_settings(args):
 
     return TrainSettings(norm=args.norm, **({"model": args.model} if args.model else {}), epochs=args.epochs,
                          seed=args.seed, device=args.device, batch_strata=args.batch_strata, live_pass=args.live_pass,
-                         class_aware=args.class_aware, quiet=args.quiet)
+                         class_aware=args.class_aware, population=args.population, quiet=args.quiet)
 
 
 def cmd_train(args) -> int:
@@ -588,6 +588,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="live input statistics leave out each window's emotion as the model judges it, so a "
                             "session that has seen one emotion does not take it for the person's level (stratified "
                             "only; off by default: a wrong first guess can stick for a session, see the README)")
+        t.add_argument("--population", action=argparse.BooleanOptionalAction, default=True,
+                       help="also train a model on each window's relative band profile, referenced to the training "
+                            "population, that speaks for a new person while their own statistics are young "
+                            "(stratified, log-power features only; see the README)")
         t.add_argument("--device", default="cpu", help="torch device: cpu or cuda")
         t.add_argument("--seed", type=int, default=0)
         t.add_argument("-q", "--quiet", action="store_true")

@@ -20,6 +20,9 @@ class FeatureExtractor:
     compute: Callable[[np.ndarray, float], np.ndarray]
     per_channel: Sequence[str]
     doc: str
+    #: Each value is the logarithm of a power, so a channel's gain (electrode, skull) is one offset shared by all
+    #: its values: what :func:`bci_stream.population.relative_profile` cancels.
+    log_power: bool = False
 
     def names(self, channels: Sequence[str]) -> list[str]:
         """Feature names in output order: channel-major, then ``per_channel``."""

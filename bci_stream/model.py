@@ -65,3 +65,10 @@ def model_class(name: str) -> type[Classifier]:
     if not (isinstance(cls, type) and issubclass(cls, Classifier)):
         raise registry.UnknownNameError(f"model plugin {name!r} is not a bci_stream.model.Classifier subclass")
     return cls
+
+
+def trained_classifier(architecture: str, arch_kwargs: dict, state_dict: dict, device: str = "cpu") -> Classifier:
+    """A registered model rebuilt from stored arguments and weights, on ``device``, in eval mode."""
+    model = model_class(architecture)(**arch_kwargs)
+    model.load_state_dict(state_dict)
+    return model.to(device).eval()

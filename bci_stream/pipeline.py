@@ -16,6 +16,7 @@ from bci_stream.bundle import ModelBundle
 from bci_stream.channels import ChannelMap
 from bci_stream.filters import CausalFilter, FilterSpec
 from bci_stream.health import StreamHealth
+from bci_stream.population import log_linear_pool
 from bci_stream.stratified import Strata
 from bci_stream.stream import UNITS, Chunk, StreamInfo
 from bci_stream.timing import StageTimer
@@ -114,6 +115,7 @@ class Pipeline:
         self._learn_inputs = getattr(self.normalize_inputs, "learn", None)  # class-aware statistics learn after the model
         self.device = torch.device(device)
         self.model = bundle.build_model(device)
+        self.population = bundle.population_decoder(device)
         self.model.start_online(self.strata, **bundle.online_settings(self.hop, "network"),
                                 state_dir=None if state is None else f"{state}/network", signature=bundle.signature)
         self.class_names = tuple(bundle.class_names)
@@ -189,7 +191,8 @@ class Pipeline:
     def classify(self, x: np.ndarray) -> np.ndarray:
         """Class probabilities of clean feature rows, in time order, as the current stratum's: one window at a time,
         because class-aware statistics learn each window, from what the model made of it, before the next is
-        normalized."""
+        normalized. A bundle's population model is pooled in while the population weighs in the stratum's
+        statistics (bci_stream/population.py)."""
         t = self.timer
         probs = np.empty((len(x), len(self.class_names)), np.float32)
         for i in range(len(x)):
@@ -198,6 +201,9 @@ class Pipeline:
             with torch.inference_mode():
                 logits = self.model(torch.from_numpy(np.ascontiguousarray(z, np.float32)).to(self.device))
                 probs[i] = torch.softmax(logits, dim=-1).cpu().numpy()[0]
+            share = 0.0 if self.population is None else self.strata.population_share()
+            if share > 0:
+                probs[i] = log_linear_pool(probs[i], self.population(x[i : i + 1])[0], share)
             if self._learn_inputs is not None:
                 self._learn_inputs(x[i], probs[i])
             t.lap("classify")

@@ -11,7 +11,9 @@ stamped with their scheduled push time and pushed as soon as that time comes).
 ``62x1000-12``: the stream lacks 12 of the model's channels (those a real 60-channel 10-20 cap
 lacks of SEED's 62), so the pipeline interpolates them: its ``channels`` stage is then a matrix product.
 ``62x1000+state``: statistics kept in a state folder and checkpointed every second; the other rows run
-``--no-state``.
+``--no-state``. ``62x1000+pop``: the shipped model with a population model beside it (bci_stream/population.py),
+as ``train`` now trains, pooled in for every label (a new person's stratum, never old enough to drop it); its
+weights are untrained, which does not change its cost.
 """
 
 from __future__ import annotations
@@ -97,8 +99,24 @@ def floor(n: int = 500) -> np.ndarray:
     return lat
 
 
+def with_population(layout: str, folder: str) -> str:
+    """The shipped bundle ``layout`` with a population model of the shape training gives, saved in ``folder``."""
+    from bci_stream.bundle import load_model
+    from bci_stream.model import model_class
+    from bci_stream.population import PopulationModel
+    from bci_stream.training import POPULATION_MODEL
+
+    bundle = load_model(layout)
+    n = len(bundle.normalization["prior_mean"])
+    kwargs = {"n_features": n, "n_classes": len(bundle.class_names), "norm": "none", "hidden": []}
+    net = model_class(POPULATION_MODEL)(**kwargs)
+    bundle.population = PopulationModel(POPULATION_MODEL, kwargs, net.state_dict(), np.zeros(n), np.ones(n),
+                                        n // len(bundle.channels)).to_dict()
+    return str(bundle.save(Path(folder) / f"{layout}-pop.pt"))
+
+
 def pipeline_latency(channels: int, srate: float, seconds: float, missing: int = 0,
-                     state: str | None = None) -> tuple[np.ndarray, str]:
+                     state: str | None = None, model: str | None = None) -> tuple[np.ndarray, str]:
     """``state``: a folder to keep statistics in, checkpointed every second (ten times the default rate, so their
     cost on the decoding thread shows in the percentiles); None: ``--no-state``."""
     name = f"lat-{uuid.uuid4().hex[:8]}"
@@ -109,7 +127,7 @@ def pipeline_latency(channels: int, srate: float, seconds: float, missing: int =
     ready.wait(30)
     run = subprocess.Popen(
         [str(Path(sys.executable).parent / "bci-stream"), "run", "--source", f"lsl:source_id={name}-src",
-         "--name", name, "--duration", str(seconds), "-q", "--model", LAYOUT[channels],
+         "--name", name, "--duration", str(seconds), "-q", "--model", model or LAYOUT[channels],
          *(["--no-state"] if state is None else ["--state-dir", state, "--checkpoint", "1"])],
         stderr=subprocess.PIPE, text=True,
     )
@@ -125,20 +143,23 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--configs", default="32x128,62x200,62x1000,62x1000-12,62x1000+state",
                     help="CHANNELSxRATE, -N: N channels missing (interpolated), +state: statistics saved, "
-                         "checkpointed every second")
+                         "checkpointed every second, +pop: a population model pooled in")
     args = ap.parse_args()
     fl = floor()
     f50, f99 = np.median(fl) * 1e3, np.percentile(fl, 99) * 1e3
     rows = []
     for cfg in args.configs.split(","):
-        cfg, state = cfg.removesuffix("+state"), cfg.endswith("+state")
+        cfg, *extras = cfg.split("+")
+        state, pop = "state" in extras, "pop" in extras
         ch, rate = cfg.split("x")
         rate, _, missing = rate.partition("-")
         with tempfile.TemporaryDirectory() as folder:
-            lat, err = pipeline_latency(int(ch), float(rate), args.seconds, int(missing or 0), folder if state else None)
+            model = with_population(LAYOUT[int(ch)], folder) if pop else None
+            lat, err = pipeline_latency(int(ch), float(rate), args.seconds, int(missing or 0),
+                                        str(Path(folder) / "state") if state else None, model)
         stages = [line.strip() for line in err.splitlines() if " p50 " in line]
         rows.append((f"{ch} ch @ {rate} Hz" + (f", {missing} interp." if missing else "")
-                     + (", checkpoints 1/s" if state else ""), lat, stages))
+                     + (", checkpoints 1/s" if state else "") + (", population model" if pop else ""), lat, stages))
     print(f"\nSample -> label latency through LSL, 1 s windows, 100 ms hop, {args.seconds:g} s per row\n")
     print(f"{'configuration':<28} {'labels':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'p50/floor':>10} {'p99/floor':>10}")
     print(f"{'LSL floor':<28} {len(fl):>6} {f50:>8.3f} {f99:>8.3f} {fl.max() * 1e3:>8.3f} {1:>10.1f} {1:>10.1f}")

@@ -1,5 +1,6 @@
-"""Online accuracy of the live path's statistics, choice by choice: plain or class-aware input statistics, and how
-long a new person's statistics lean on the training population (the population prior's weight, in seconds).
+"""Online accuracy of the live path's statistics, choice by choice: plain or class-aware input statistics, with or
+without the population model (bci_stream/population.py) pooled in, and how long a new person's statistics lean on
+the training population (the population prior's weight, in seconds).
 
 Each held-out participant's sessions go through ``Pipeline.classify``, window by window in time order: the live
 path's own normalization and model, the objects ``run`` uses, with one state folder per participant so later
@@ -12,7 +13,7 @@ Data: the synthetic SEED-like dataset (SEED's clip order, 15 clips per session),
 DE features cached under ``--cache``. Training is as ``evaluate`` trains, on every ``--train-hop``-th window.
 
     python benchmarks/online_variants.py [--difficulty seed] [--participants 10] [--folds 1,2,6,7]
-                                         [--variants plain:15,plain:240,aware:15,aware:240] [--seed 0] [--jobs 2]
+                                         [--variants plain:240,plain+pop:240,aware:240] [--seed 0] [--jobs 2]
 """
 
 from __future__ import annotations
@@ -75,14 +76,16 @@ def dataset(args) -> FeatureSet:
 
 
 def variant_bundle(bundle, name: str):
-    """``bundle`` as variant ``KIND:SECONDS``: plain or class-aware input statistics, population prior of SECONDS."""
+    """``bundle`` as variant ``KIND[+pop]:SECONDS``: plain or class-aware input statistics, population prior of
+    SECONDS, with (``+pop``) or without the population model pooled in."""
     kind, seconds = name.split(":")
+    kind, _, pop = kind.partition("+")
     norm = {**bundle.normalization, "prior_seconds": float(seconds)}
     if kind == "plain":
         norm = {k: v for k, v in norm.items() if k not in ("class_means", "within_share")}
     elif "class_means" not in norm:
         raise SystemExit(f"variant {name}: the model was trained without class means (--no-class-aware?)")
-    return dataclasses.replace(bundle, normalization=norm)
+    return dataclasses.replace(bundle, normalization=norm, population=bundle.population if pop else {})
 
 
 def online(bundle, fset: FeatureSet, participant: str) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -109,9 +112,11 @@ def fold(participant: str, fset: FeatureSet, args) -> dict:
     bundle = train_bundle(train, "synthetic-seed", settings, holdout=0, hop=fset.hop)
     held = fset.take(test)
     strata = stratum_ids(held.participant, held.session)
-    offline = float((predict(bundle.build_model(), normalize_inputs(held.X, strata, "stratified"), strata)
-                     == held.y).mean())
-    result = {"participant": participant, "offline": offline}
+    right = predict(bundle.build_model(), normalize_inputs(held.X, strata, "stratified"), strata) == held.y
+    offline = float(right.mean())
+    first = held.session == sorted(np.unique(held.session), key=natural_key)[0]
+    result = {"participant": participant, "offline": offline,
+              "offline_first": float(right[first][:FIRST_SECONDS].mean())}
     for name in args.variants.split(","):
         result[name] = online(variant_bundle(bundle, name), fset, participant)
     print(f"  fold {participant}: offline {offline:.3f}, " + ", ".join(
@@ -125,10 +130,11 @@ def table(results: list[dict], variants: list[str]) -> None:
         return np.std(v, ddof=1) if len(v) > 1 else 0.0
 
     offline = np.array([r["offline"] for r in results])
+    offline_first = np.mean([r["offline_first"] for r in results])
     bins = 300 // BIN
     print(f"{'variant':<14}{'online':>15}{'-offline':>10}{'first sess.':>13}{'returning':>11}"
           f"{f'first {FIRST_SECONDS} s':>12}   first session by {BIN} s: " + " ".join(f"{b * BIN:>4}" for b in range(bins)))
-    print(f"{'offline':<14}{offline.mean():>8.3f} ± {sd(offline):.3f}")
+    print(f"{'offline':<14}{offline.mean():>8.3f} ± {sd(offline):.3f}{'':>34}{offline_first:>12.3f}")
     for v in variants:
         sessions = [r[v] for r in results]
         acc = np.array([np.mean(np.concatenate([p == y for p, y in s])) for s in sessions])
@@ -149,8 +155,9 @@ def main() -> None:
     ap.add_argument("--sessions", type=int, default=3)
     ap.add_argument("--trial-seconds", type=float, help="default 240 s (SEED's clips) for seed, 30 s for easy")
     ap.add_argument("--folds", help="held-out participants, e.g. 1,2,6,7 (default: all)")
-    ap.add_argument("--variants", default="plain:15,plain:240,aware:15,aware:240",
-                    help="KIND:SECONDS,...: plain or aware (class-aware) input statistics, population prior in s")
+    ap.add_argument("--variants", default="plain:240,plain+pop:240,aware:240,aware+pop:240",
+                    help="KIND[+pop]:SECONDS,...: plain or aware (class-aware) input statistics, with the population "
+                         "model pooled in (+pop) or not, population prior in s")
     ap.add_argument("--train-hop", type=int, default=4, help="train on every N-th 1-s window")
     ap.add_argument("--train-prior", type=float, help="population prior of the live pass in training, s "
                                                       "(default: as long as the clips, as train does)")
@@ -172,7 +179,7 @@ def main() -> None:
           f"x 15 clips of {args.trial_seconds:g} s; held out {','.join(people)}; trained on every {args.train_hop}-th "
           f"window, {args.epochs} epochs; {time.perf_counter() - t0:.0f} s\n"
           f"online accuracy, mean ± sd over held-out participants; first session = a new person's, returning = "
-          f"their later sessions\n")
+          f"their later sessions; offline's first {FIRST_SECONDS} s: the same windows, by whole-session statistics\n")
     table(results, variants)
 
 

@@ -100,6 +100,7 @@ differential_entropy = FeatureExtractor(
     _differential_entropy,
     tuple(BANDS),
     "Differential entropy per band and channel (SEED's standard input), from Welch band power.",
+    log_power=True,
 )
 
 band_power = FeatureExtractor(
@@ -107,6 +108,7 @@ band_power = FeatureExtractor(
     _log_band_power,
     tuple(BANDS),
     "log10 Welch band power per band and channel, in the stream's unit squared.",
+    log_power=True,
 )
 
 
@@ -148,6 +150,7 @@ multitaper = FeatureExtractor(
     tuple(BANDS),
     "log10 multitaper band power per band and channel (DPSS, NW=4, 7 tapers), in the stream's unit squared; "
     "the best input in the stratified-normalization paper (Fdez et al. 2021).",
+    log_power=True,
 )
 
 STATISTICS = ("mean", "median", "max", "min", "std", "var", "range", "skewness", "kurtosis")

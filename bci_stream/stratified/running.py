@@ -295,6 +295,14 @@ class StratifiedNormalizer:
         weight = self.prior.weight if self.prior is not None else 2.0
         return self.stats(key).count < weight
 
+    def population_share(self, key: Stratum) -> float:
+        """The training population's share in ``key``'s statistics now: its prior's weight against the windows
+        learned; 0 where the stratum started from the participant's earlier sessions (or no prior)."""
+        prior = self.prior_in_use(key)
+        if prior is None or prior is not self.prior or prior.weight <= 0:
+            return 0.0
+        return prior.weight / (prior.weight + self.stats(key).count)
+
     def forget(self, key: Stratum) -> None:
         """Start ``key`` from empty statistics; what was saved for it is overwritten at the next save."""
         self.strata[key] = RunningStats(self.n_features, self.halflife)

@@ -88,6 +88,10 @@ class Strata:
         prior = first.prior_in_use(self._key)
         return prior is not None and prior is not first.prior
 
+    def population_share(self) -> float:
+        """The training population's share in the current stratum's first statistics (0 where none are kept)."""
+        return self._tracked[0].population_share(self._key) if self._tracked else 0.0
+
     def stats(self, key: Stratum | None = None, which: int = 0) -> RunningStats | None:
         """A stratum's statistics (default: the current one's, the input's) to read, or None where there
         are none yet; never creates or loads any, so another thread may call it."""
