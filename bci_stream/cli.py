@@ -161,7 +161,8 @@ def cmd_run(args) -> int:
             live.close()
         s = live.pipeline.summary()
         print(f"done: {s['predictions']} predictions from {s['windows']} windows, {s['artifacts']} artifact(s), "
-              f"{s['rejected_nonfinite']} rejected (NaN/Inf), {s['lost_samples']} samples lost in "
+              f"{s['rejected_nonfinite']} rejected (NaN/Inf), {s['halted']} withheld while decoding was halted, "
+              f"{s['lost_samples']} samples lost in "
               f"{s['gaps']} gap(s)",
               file=sys.stderr)
         for stage, v in s["stage_ms"].items():
@@ -246,6 +247,11 @@ def cmd_view(args) -> int:
 
     if args.screenshot and args.duration is None:
         raise SystemExit("bci-stream view: --screenshot needs --duration (when to take it)")
+    if args.attach:
+        given = [f"--{k}" for k in ("model", "participant", "session", "seed") if getattr(args, k) is not None]
+        if given:
+            raise SystemExit(f"bci-stream view: {', '.join(given)} only apply with --source; the pipeline publishing "
+                             f"{args.attach}-labels chose its own (switch its stratum with run --control)")
     _check_names(args)
     return view(source=args.source, attach=args.attach, duration=args.duration, screenshot=args.screenshot,
                 model=args.model, participant=args.participant, session=args.session, seed=args.seed,

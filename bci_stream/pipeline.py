@@ -128,7 +128,8 @@ class Pipeline:
         self._episode: int | None = None  # artifact windows in the episode under way, or None between episodes
         self.timer = StageTimer(STAGES)
         self.n_windows = 0
-        self.n_rejected = 0
+        self.n_rejected = 0  # windows withheld for non-finite samples or features
+        self.n_halted = 0  # windows withheld while decoding was halted, their samples finite
         self._rejecting = False
         #: Why decoding is halted (too many bad channels to interpolate), or None; windows are still cut.
         self.halted: str | None = None
@@ -223,14 +224,17 @@ class Pipeline:
 
     def _note_rejected(self, bad: np.ndarray, ok: np.ndarray) -> None:
         """Count withheld windows; say so once when withholding starts, naming the channels, and once when it ends."""
-        self.n_rejected += int((~ok).sum())
+        nonfinite = bad.any(axis=1)
+        self.n_rejected += int((~ok & nonfinite).sum())
+        self.n_halted += int((~ok & ~nonfinite).sum())
         if (~ok).any() and not self._rejecting:
             channels = [c for c, b in zip(self.bundle.channels, bad.any(axis=0)) if b]
             why = (f"channel(s) {', '.join(channels)} non-finite (NaN/Inf samples or features)" if channels
                    else f"decoding halted: {self.halted}")
             log.warning("stream %r: windows not classified from here on: %s", self.info.name, why)
         elif ok.all() and self._rejecting:
-            log.info("stream %r: classifying again (%d window(s) withheld so far)", self.info.name, self.n_rejected)
+            log.info("stream %r: classifying again (%d window(s) withheld so far)", self.info.name,
+                     self.n_rejected + self.n_halted)
         self._rejecting = bool((~ok).any()) and not ok[-1]
 
     def _note_artifacts(self, why: list[dict | None], times: np.ndarray) -> None:
@@ -305,6 +309,7 @@ class Pipeline:
             "windows": self.n_windows,
             "predictions": self.n_predictions,
             "rejected_nonfinite": self.n_rejected,
+            "halted": self.n_halted,
             "artifacts": self.n_artifacts,
             "ring_overwritten": self.windower.ring.overwritten,
             "gaps": self.health.gaps,

@@ -60,15 +60,17 @@ def parse_flag(value: str, where: str) -> bool:
     raise SourceError(f"{where}: expected a yes/no value, got {value!r}")
 
 
-def parse_positive(value: str, where: str, expected: str = "a number > 0") -> float:
-    """A source option that is a finite number > 0; ``where`` names the source and the option."""
+def parse_positive(value: str, where: str, expected: str = "a number > 0", zero: bool = False,
+                   integer: bool = False) -> float:
+    """A source option that is a finite number > 0 (>= 0 with ``zero``; a whole one with ``integer``); ``where``
+    names the source and the option."""
     try:
         number = float(value)
     except ValueError:
         number = float("nan")
-    if not 0 < number < float("inf"):
+    if not (0 <= number if zero else 0 < number) or not number < float("inf") or (integer and number != int(number)):
         raise SourceError(f"{where}: expected {expected}, got {value!r}")
-    return number
+    return int(number) if integer else number
 
 
 def open_source(spec: str, **defaults) -> Source:

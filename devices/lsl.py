@@ -91,11 +91,17 @@ class LSLSource(Source):
         if unknown:
             raise SourceError(f"LSL source {spec!r}: unknown option(s) {sorted(unknown)}; "
                               "known: timeout, resolve_wait, max_chunk, unit, scale")
+        where = f"LSL source lsl:{head}"
         scale = params.get("scale")
         if scale is not None:
-            scale = parse_positive(scale, f"LSL source lsl:{head}: scale", "the unit per count, a number > 0")
-        return cls(prop, value, float(params.get("timeout", defaults.get("timeout", 10.0))), int(params.get("max_chunk", 4096)),
-                   float(params.get("resolve_wait", 0.5)), params.get("unit"), scale)
+            scale = parse_positive(scale, f"{where}: scale", "the unit per count, a number > 0")
+        timeout = parse_positive(params.get("timeout", defaults.get("timeout", 10.0)), f"{where}: timeout",
+                                 "seconds > 0")
+        max_chunk = parse_positive(params.get("max_chunk", 4096), f"{where}: max_chunk", "a whole number > 0",
+                                   integer=True)
+        resolve_wait = parse_positive(params.get("resolve_wait", 0.5), f"{where}: resolve_wait", "seconds >= 0",
+                                      zero=True)
+        return cls(prop, value, timeout, max_chunk, resolve_wait, params.get("unit"), scale)
 
     def chunks(self, poll: float = 0.2) -> Iterator[Chunk]:
         """Yields each chunk as soon as its first sample arrives, an empty one after each empty poll; the data

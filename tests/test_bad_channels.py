@@ -65,6 +65,8 @@ def test_too_many_bad_channels_halt_decoding_and_say_so(caplog):
     with caplog.at_level("WARNING"):
         labels, live = _decode(data)
     assert live.pipeline.halted is not None and len(labels) < 15
+    summary = live.pipeline.summary()  # flat channels are finite: withheld as halted, not as NaN/Inf
+    assert summary["halted"] == summary["windows"] - len(labels) > 0 and summary["rejected_nonfinite"] == 0
     assert "decoding halted: stream 'synthetic-seed62' lacks 20 of model seed62's 62 channels" in caplog.text
 
 

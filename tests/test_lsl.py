@@ -117,3 +117,22 @@ def test_second_publisher_of_the_same_labels_is_warned_about(uid, caplog):
         if mine is not None:
             mine.close()
         del other
+
+
+@pytest.mark.parametrize("option,value,expected", [
+    ("timeout", "abc", "seconds > 0"), ("timeout", "0", "seconds > 0"), ("timeout", "inf", "seconds > 0"),
+    ("resolve_wait", "-1", "seconds >= 0"), ("resolve_wait", "soon", "seconds >= 0"),
+    ("max_chunk", "2.5", "a whole number > 0"), ("max_chunk", "0", "a whole number > 0"),
+    ("max_chunk", "many", "a whole number > 0"),
+])
+def test_a_bad_option_is_a_one_line_error_naming_the_source_and_option(option, value, expected):
+    """Refused while the spec is read, before any stream is looked for."""
+    with pytest.raises(SourceError) as e:
+        open_source(f"lsl:name=S1?{option}={value}")
+    assert str(e.value) == f"LSL source lsl:name=S1: {option}: expected {expected}, got {value!r}"
+
+
+def test_resolve_wait_zero_is_allowed(uid):
+    """0 takes the first stream found: refused only where no stream appears."""
+    with pytest.raises(SourceError, match="no LSL stream"):
+        open_source(f"lsl:name={uid}-absent?timeout=0.2&resolve_wait=0&max_chunk=16")

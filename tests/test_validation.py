@@ -160,3 +160,11 @@ def test_view_refuses_bad_stratum_names_as_run_does(tmp_path, flag, name, proble
     expected = f"bci-stream view: error: {flag}: {problem}; a name is {NAME_RULE}"
     assert r.returncode == 2 and r.stderr.splitlines() == [expected]
     assert not (tmp_path / "v.png").exists()
+
+
+def test_view_attach_refuses_options_that_only_a_pipeline_it_runs_would_use():
+    """Before: --attach silently ignored them, so a user could think they had chosen the model or stratum shown."""
+    r = cli_run("view", "--attach", "somewhere", "--model", "seed62", "--session", "2", timeout=60)
+    assert r.returncode == 1 and r.stderr.splitlines() == [
+        "bci-stream view: --model, --session only apply with --source; the pipeline publishing somewhere-labels "
+        "chose its own (switch its stratum with run --control)"]
