@@ -60,7 +60,12 @@ class BrainFlowSource(Source):
         for k, v in params.items():
             if k not in PARAMS:
                 raise SourceError(f"BrainFlow board {board!r}: unknown parameter {k!r}; known: {', '.join(PARAMS)}")
-            setattr(ip, k, int(v) if k in _INT_PARAMS else v)
+            if k in _INT_PARAMS:
+                try:
+                    v = int(v)
+                except ValueError:
+                    raise SourceError(f"BrainFlow board {board!r}: {k}: expected a whole number, got {v!r}") from None
+            setattr(ip, k, v)
         self.poll, self.stall = poll, stall
         # A recorded file or a stream of another process has the layout of the board that recorded it.
         layout = (ip.master_board if self.board_id in (BoardIds.PLAYBACK_FILE_BOARD, BoardIds.STREAMING_BOARD)

@@ -128,3 +128,10 @@ def test_a_bad_stall_is_a_one_line_error(value):
     with pytest.raises(SourceError) as e:
         open_source(f"brainflow:synthetic?stall={value}")
     assert str(e.value) == f"BrainFlow board 'synthetic': stall: expected seconds > 0, got {value!r}"
+
+
+@pytest.mark.parametrize("param,value", [("ip_port", "http"), ("master_board", "1.5"), ("timeout", "")])
+def test_a_board_parameter_that_is_not_a_whole_number_is_a_one_line_error(param, value):
+    with pytest.raises(SourceError) as e:
+        open_source(f"brainflow:playback_file_board?{param}={value}")
+    assert str(e.value) == f"BrainFlow board 'playback_file_board': {param}: expected a whole number, got {value!r}"
