@@ -10,6 +10,7 @@ import numpy as np
 
 from bci_stream.batch import FeatureSet
 from bci_stream.bundle import ModelBundle
+from bci_stream.pipeline import Collect
 from bci_stream.progress import Progress
 from bci_stream.session import LiveSession, SessionOptions
 from bci_stream.stream import Chunk, Trial
@@ -38,7 +39,7 @@ def replay_session(bundle: ModelBundle, trials: list[Trial], window: float, hop:
     ts = (np.arange(len(data)) + 1) / info.srate
     preds = []
     options = SessionOptions(trials[0].participant, trials[0].session, window, hop, state_dir=state_dir)
-    live = LiveSession(info, bundle, options, sinks=[_Collect(preds), *sinks])
+    live = LiveSession(info, bundle, options, sinks=[Collect(preds), *sinks])
     step = max(1, round(chunk_seconds * info.srate))
     live.run(Chunk(data[i : i + step], ts[i : i + step]) for i in range(0, len(data), step))
     live.close()
@@ -72,19 +73,6 @@ def accuracy_curve(scored: list) -> list[dict]:
         c[0] += int(p == y)
         c[1] += 1
     return [{"t_start": b * CURVE_BIN, "accuracy": c[0] / c[1], "n_windows": c[1]} for b, c in sorted(bins.items())]
-
-
-class _Collect:
-    """A sink that appends every prediction to a list."""
-
-    def __init__(self, into: list):
-        self.into = into
-
-    def send(self, prediction) -> None:
-        self.into.append(prediction)
-
-    def close(self) -> None:
-        pass
 
 
 def folds(fset: FeatureSet, protocol: str, k: int, seed: int):

@@ -71,6 +71,20 @@ class Sink(Protocol):
     def close(self) -> None: ...
 
 
+class Collect:
+    """A sink that keeps every prediction it is sent in ``predictions`` (a list of its own, or the one given), for
+    scoring a replay, benchmarks and tests."""
+
+    def __init__(self, predictions: list | None = None):
+        self.predictions = [] if predictions is None else predictions
+
+    def send(self, prediction: Prediction) -> None:
+        self.predictions.append(prediction)
+
+    def close(self) -> None:
+        pass
+
+
 class Pipeline:
     """One stream, one model, one stratum at a time; sinks receive every prediction."""
 

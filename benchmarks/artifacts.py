@@ -25,6 +25,7 @@ import torch
 from bci_stream.artifacts import ArtifactRule
 from bci_stream.bundle import load_model
 from bci_stream.devices.synthetic import SyntheticEEG
+from bci_stream.pipeline import Collect
 from bci_stream.session import LiveSession, SessionOptions
 from bci_stream.stream import Chunk
 
@@ -61,17 +62,6 @@ class _FeatureDistance:
                 for o, d in zip(out, distance)]
 
 
-class _Keep:
-    def __init__(self):
-        self.predictions = []
-
-    def send(self, p):
-        self.predictions.append(p)
-
-    def close(self):
-        pass
-
-
 class _Drop:
     """An oracle in the detector's place: the windows overlapping samples [a, z) are the artifacts, whatever they hold."""
 
@@ -86,7 +76,7 @@ class _Drop:
 
 def decode(gen_info, bundle, data, participant, rule, oracle=None):
     """Predictions of ``data`` decoded live in 0.1-s chunks, and the (closed) session."""
-    keep = _Keep()
+    keep = Collect()
     distance = isinstance(rule, tuple)  # (amplitude rule or None, |z| threshold): the feature-distance candidate
     live = LiveSession(gen_info, bundle, SessionOptions(participant, "1", artifacts=rule[0] if distance else rule),
                        sinks=[keep])

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 from hypothesis import Phase, settings
 
+from bci_stream.pipeline import Collect as Keep  # noqa: F401  (a sink that keeps what it is sent, for the tests)
+
 # Mutation testing (scripts/mutation-test) needs to know that a property fails, not its smallest example.
 settings.register_profile("mutation", phases=[Phase.explicit, Phase.reuse, Phase.generate])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
@@ -62,14 +64,3 @@ def stop(*procs) -> None:
             p.kill()
 
 
-class Keep:
-    """A pipeline sink that keeps what it is sent."""
-
-    def __init__(self):
-        self.predictions = []
-
-    def send(self, p):
-        self.predictions.append(p)
-
-    def close(self):
-        pass
