@@ -594,10 +594,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="live input statistics leave out each window's emotion as the model judges it, so a "
                             "session that has seen one emotion does not take it for the person's level (stratified "
                             "only; off by default: a wrong first guess can stick for a session, see the README)")
-        t.add_argument("--population", action=argparse.BooleanOptionalAction, default=True,
+        t.add_argument("--population", action=argparse.BooleanOptionalAction, default=False,
                        help="also train a model on each window's relative band profile, referenced to the training "
                             "population, that speaks for a new person while their own statistics are young "
-                            "(stratified, log-power features only; see the README)")
+                            "(stratified, log-power features only; off by default: it helped on one generated "
+                            "dataset and hurt on another, see the README)")
         t.add_argument("--device", default="cpu", help="torch device: cpu or cuda")
         t.add_argument("--seed", type=int, default=0)
         t.add_argument("-q", "--quiet", action="store_true")

@@ -161,11 +161,12 @@ def main() -> None:
         rows.append((f"{ch} ch @ {rate} Hz" + (f", {missing} interp." if missing else "")
                      + (", checkpoints 1/s" if state else "") + (", population model" if pop else ""), lat, stages))
     print(f"\nSample -> label latency through LSL, 1 s windows, 100 ms hop, {args.seconds:g} s per row\n")
-    print(f"{'configuration':<28} {'labels':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'p50/floor':>10} {'p99/floor':>10}")
-    print(f"{'LSL floor':<28} {len(fl):>6} {f50:>8.3f} {f99:>8.3f} {fl.max() * 1e3:>8.3f} {1:>10.1f} {1:>10.1f}")
+    w = max(28, *(len(label) for label, _, _ in rows))
+    print(f"{'configuration':<{w}} {'labels':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'p50/floor':>10} {'p99/floor':>10}")
+    print(f"{'LSL floor':<{w}} {len(fl):>6} {f50:>8.3f} {f99:>8.3f} {fl.max() * 1e3:>8.3f} {1:>10.1f} {1:>10.1f}")
     for label, lat, _ in rows:
         p50, p99 = np.median(lat) * 1e3, np.percentile(lat, 99) * 1e3
-        print(f"{label:<28} {len(lat):>6} {p50:>8.3f} {p99:>8.3f} {lat.max() * 1e3:>8.3f} {p50 / f50:>10.1f} {p99 / f99:>10.1f}")
+        print(f"{label:<{w}} {len(lat):>6} {p50:>8.3f} {p99:>8.3f} {lat.max() * 1e3:>8.3f} {p50 / f50:>10.1f} {p99 / f99:>10.1f}")
     print("\nPer-stage time inside the pipeline (ms, per chunk):")
     for label, _, stages in rows:
         print(f"  {label}: " + "; ".join(stages))

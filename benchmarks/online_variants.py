@@ -107,7 +107,7 @@ def fold(participant: str, fset: FeatureSet, args) -> dict:
     test = fset.participant == participant
     every = np.arange(len(fset.y)) % args.train_hop == 0
     train = dataclasses.replace(fset.take(~test & every), hop=float(args.train_hop))
-    settings = TrainSettings(seed=args.seed, epochs=args.epochs, class_aware=True, quiet=True,
+    settings = TrainSettings(seed=args.seed, epochs=args.epochs, class_aware=True, population=True, quiet=True,
                              **({"prior_seconds": args.train_prior} if args.train_prior else {}))
     bundle = train_bundle(train, "synthetic-seed", settings, holdout=0, hop=fset.hop)
     held = fset.take(test)

@@ -127,7 +127,7 @@ def test_training_stores_class_means_only_for_class_aware_stratified_models(norm
     X = (rng.standard_normal((n, 4)) + np.eye(3, 4)[y] + rng.normal(0, 3, 4)).astype(np.float32)
     fset = FeatureSet(X=X, y=y, participant=participant, session=np.full(n, "1"), trial=np.repeat(np.arange(12), 20),
                       class_names=("a", "b", "c"), channels=("C1",), srate=100.0, features="de", window=1.0, hop=1.0)
-    bundle = train_bundle(fset, "t", TrainSettings(norm=norm, epochs=2, class_aware=class_aware, population=False, quiet=True),
+    bundle = train_bundle(fset, "t", TrainSettings(norm=norm, epochs=2, class_aware=class_aware, quiet=True),
                           holdout=0, hop=1.0)
     assert ("class_means" in bundle.normalization) == stored
     if stored:
@@ -201,5 +201,5 @@ def test_training_takes_the_clip_length_unless_given(rng):
     f.participant[:] = np.repeat(["1", "2", "3", "4"], 60)
     f.X[:] = rng.standard_normal(f.X.shape)
     for given, stored in ((None, 20.0), (7.0, 7.0)):
-        bundle = train_bundle(f, "t", TrainSettings(epochs=1, prior_seconds=given, population=False, quiet=True), holdout=0, hop=1.0)
+        bundle = train_bundle(f, "t", TrainSettings(epochs=1, prior_seconds=given, quiet=True), holdout=0, hop=1.0)
         assert bundle.normalization["prior_seconds"] == stored

@@ -52,8 +52,10 @@ def test_evaluate_online_equals_replay_and_run_window_for_window(tmp_path, uid, 
         dataset = SeedDataset(folder)
         fset = build_features(dataset.trials(["1", "2"]), 30, CLASSES, "de", WINDOW, HOP, quiet=True)
         # As evaluate trains each fold: on the other participants, nothing held out, at the hop it replays at.
-        bundle = train_bundle(fset, "seed", TrainSettings(epochs=5, live_pass=False, quiet=True), holdout=0, hop=HOP)
-        assert bundle.population  # so the labels compared pool in the population model, as a new person's do
+        # With the population model (opt-in), so the labels compared pool it in, as a new person's then do.
+        bundle = train_bundle(fset, "seed", TrainSettings(epochs=5, live_pass=False, population=True, quiet=True),
+                              holdout=0, hop=HOP)
+        assert bundle.population
         bundle.save(model)
         held = list(dataset.trials(["3"]))
         assert {(t.participant, t.session) for t in held} == {("3", "1")}

@@ -81,7 +81,7 @@ def _people(rng, n_people=6, per_class=40, gain=4.0):
 @pytest.fixture(scope="module")
 def bundle():
     fset = _people(np.random.default_rng(3))
-    return train_bundle(fset, "t", TrainSettings(epochs=60, quiet=True), holdout=0, hop=1.0)
+    return train_bundle(fset, "t", TrainSettings(epochs=60, population=True, quiet=True), holdout=0, hop=1.0)
 
 
 def _population_probs(bundle, X):
@@ -125,8 +125,8 @@ def test_a_new_persons_labels_pool_both_models_by_the_population_share_and_a_ret
                                rtol=1e-6)
 
 
-@pytest.mark.parametrize("change", [{"norm": "batch"}, {"population": False}])
-def test_no_population_model_without_stratified_inputs_or_when_not_asked(change):
+@pytest.mark.parametrize("change", [{"norm": "batch", "population": True}, {}])
+def test_no_population_model_without_stratified_inputs_or_unless_asked(change):
     fset = _people(np.random.default_rng(4), n_people=3, per_class=5)
     bundle = train_bundle(fset, "t", TrainSettings(epochs=1, quiet=True, **change), holdout=0, hop=1.0)
     assert bundle.population == {} and bundle.population_decoder() is None
@@ -135,7 +135,8 @@ def test_no_population_model_without_stratified_inputs_or_when_not_asked(change)
 def test_no_population_model_for_features_that_are_not_log_powers():
     fset = dataclasses.replace(_people(np.random.default_rng(4), n_people=3, per_class=5), features="deap99")
     fset = dataclasses.replace(fset, X=np.repeat(fset.X, 99 * 3 // 15 + 1, axis=1)[:, : 3 * 99])
-    assert train_bundle(fset, "t", TrainSettings(epochs=1, quiet=True), holdout=0, hop=1.0).population == {}
+    assert train_bundle(fset, "t", TrainSettings(epochs=1, population=True, quiet=True), holdout=0,
+                        hop=1.0).population == {}
 
 
 def test_the_population_model_survives_saving(bundle, tmp_path):
