@@ -39,6 +39,7 @@ LABEL_RGB = (58, 12, 163)
 QUALITY_COLOURS = {"ok": "#2ca02c", "line noise": "#ff7f0e", "excessive amplitude": "#e6b800",
                    "flat": "#7f7f7f", "railed": "#d62728", "non-finite": "#000000"}
 NO_DATA_COLOUR = "#dddddd"
+UNCLASSIFIED_COLOUR = "#b4b4b4"  # an artifact window's label: no class was decided
 CLASS_COLOURS = ("#1f77b4", "#9467bd", "#17becf", "#bcbd22", "#8c564b", "#e377c2", "#393b79", "#637939")
 FRAME_MS = 50
 SIDE_WIDTH = 380  # px of the right-hand column
@@ -76,6 +77,7 @@ class ViewState:
         self.stratum: tuple[str, str] | None = None
         self.warming_up: bool | None = None
         self.note = ""  # the latest thing the operator should know (rejected control marker, feed error)
+        self.health: dict[str, tuple[str, bool]] = {}  # what the run last said of each fault kind: (text, a fault now)
         self.n_samples = self.dropped = 0
         self.last_ts: float | None = None
         self.rate = float("nan")
@@ -137,6 +139,22 @@ class ViewState:
         with self.lock:
             self.stratum, self.warming_up = (participant, session), warming_up
 
+    def on_status(self, timestamp=None, **f) -> None:
+        """A status event of the run (``PREFIX-status``'s fields; a session listener in ``--source`` mode)."""
+        event = f.get("event")
+        if event in ("stratum", "switch"):
+            self.set_stratum(f.get("participant", "?"), f.get("session", "?"), str(f.get("warming_up")) == "1")
+            return
+        if event == "rejected":
+            with self.lock:
+                self.note = f"control marker {f.get('marker')!r} rejected: {f.get('reason')}"
+            return
+        said = _HEALTH.get(event)
+        if said is not None:
+            kind, text, fault = said(f)
+            with self.lock:
+                self.health[kind] = (text, fault)
+
     def send(self, p) -> None:
         """A pipeline sink in ``--source`` mode."""
         self.add_probabilities([p.timestamp], [p.probabilities])
@@ -155,6 +173,7 @@ class ViewState:
         with self.lock:
             s = {k: getattr(self, k) for k in ("stratum", "warming_up", "note", "n_samples", "dropped", "last_ts",
                                                "rate", "quality", "band_share")}
+            s["health"] = dict(self.health)
             s["probabilities"] = list(self.probabilities)
             s["labels"] = list(self.labels)
             if self.info is not None:
@@ -162,6 +181,28 @@ class ViewState:
                 i = self.n_samples % cap
                 s["eeg"] = np.concatenate([self.ring[i:], self.ring[:i]]) if n == cap else self.ring[:n].copy()
         return s
+
+
+def _rate(f: dict) -> tuple[str, str, bool]:
+    nominal, effective = float(f.get("nominal", "nan")), float(f.get("effective", "nan"))
+    return "rate", f"effective rate {effective:g} Hz, nominal {nominal:g}", not abs(effective / nominal - 1) <= 0.01
+
+
+#: The run's status events on faults, as the window states them: event -> fields -> (kind, text, a fault now).
+#: A kind's latest event replaces its earlier one (a stall by the data's return, an artifact by its end).
+_HEALTH = {
+    "stalled": lambda f: ("stream", f"stream stalled: no data for {f.get('idle_s')} s", True),
+    "resumed": lambda f: ("stream", f"data again after {f.get('gap_s')} s; {f.get('lost_samples')} samples lost", False),
+    "gap": lambda f: ("timestamps", f"timestamps broke by {f.get('gap_s')} s; {f.get('lost_samples')} samples lost",
+                      False),
+    "rate": _rate,
+    "artifact": lambda f: ("artifact", "artifact under way ("
+                           + ", ".join(f"{k}={v}" for k, v in f.items() if k != "event") + "): not classified", True),
+    "clean": lambda f: ("artifact", f"clean again after {f.get('windows')} artifact windows", False),
+    "channels": lambda f: ("channels", f"bad channels {f.get('bad') or 'none'}; interpolated "
+                           f"{f.get('interpolated') or 'none'}", bool(f.get("bad"))),
+    "halted": lambda f: ("channels", f"decoding halted: too many bad channels ({f.get('bad')})", True),
+}
 
 
 # ---------------------------------------------------------------- feeds
@@ -182,7 +223,7 @@ class PipelineFeed:
             warn_if_synthetic(bundle, self.source.info)
             self.state = ViewState(self.source.info, bundle.class_names)
             self.live = LiveSession(self.source.info, bundle, SessionOptions(participant, session),
-                                    sinks=[self.state], hooks=[self.state.add_chunk])
+                                    sinks=[self.state], hooks=[self.state.add_chunk], listeners=[self.state.on_status])
         except BaseException:
             self.source.close()
             raise
@@ -302,19 +343,10 @@ class AttachFeed:
         if self.status is not None:
             markers, _ = self.status.pull_chunk(timeout=0.0)
             for (text,) in markers:
-                self._on_status(text)
-
-    def _on_status(self, text: str) -> None:
-        try:
-            f = parse_fields(text)
-        except ValueError as e:
-            log.warning("status stream %r: unreadable marker %r: %s", f"{self.prefix}-status", text, e)
-            return
-        if f.get("event") in ("stratum", "switch"):
-            self.state.set_stratum(f.get("participant", "?"), f.get("session", "?"), f.get("warming_up") == "1")
-        elif f.get("event") == "rejected":
-            with self.state.lock:
-                self.state.note = f"control marker {f.get('marker')!r} rejected: {f.get('reason')}"
+                try:
+                    st.on_status(**parse_fields(text))
+                except ValueError as e:
+                    log.warning("status stream %r: unreadable marker %r: %s", f"{self.prefix}-status", text, e)
 
     def warmup_detail(self) -> str:
         return ""
@@ -340,6 +372,7 @@ class ViewerWindow(QtWidgets.QWidget):
         self.colours = [CLASS_COLOURS[i % len(CLASS_COLOURS)] for i in range(len(st.class_names))]
         # Brushes made once: pyqtgraph caches symbols per brush object, so fresh ones every frame pile up.
         self.class_brushes = [pg.mkBrush(c) for c in self.colours]
+        self.unclassified_brush = pg.mkBrush(UNCLASSIFIED_COLOUR)
         self.quality_brushes = [pg.mkBrush(QUALITY_COLOURS[name]) for name in STATES]
         self.frame_ms = deque(maxlen=40)
 
@@ -508,15 +541,17 @@ class ViewerWindow(QtWidgets.QWidget):
             for i, curve in enumerate(self.history_curves):
                 curve.setData(t, P[:, i])
             self.prob_bars.setOpts(width=P[-1])
-            winners = P.argmax(axis=1)
-            self.label_strip.setData(t, np.full(len(t), 1.06), brush=[self.class_brushes[w] for w in winners])
+            # An artifact's probabilities are NaN: its mark is grey, not the first class argmax would make of it.
+            brushes = [self.class_brushes[w] if np.isfinite(p).all() else self.unclassified_brush
+                       for w, p in zip(np.nan_to_num(P, nan=-1.0).argmax(axis=1), P)]
+            self.label_strip.setData(t, np.full(len(t), 1.06), brush=brushes)
             self.history_plot.setXRange(-self.state.history, 0, padding=0)
         if s["labels"]:
             label = s["labels"][-1][1]
             names = self.state.class_names
             i = names.index(label) if label in names else None
             p = f"  {probs[-1][1][i]:.0%}" if probs and i is not None else ""
-            self._show_label(f"{label}{p}", self.colours[i] if i is not None else "#999999")
+            self._show_label(f"{label}{p}", self.colours[i] if i is not None else UNCLASSIFIED_COLOUR)
 
     def _draw_status(self, s: dict) -> None:
         if s["stratum"] is not None:
@@ -541,6 +576,8 @@ class ViewerWindow(QtWidgets.QWidget):
         lines.append(f"predictions shown {len(s['probabilities'])}")
         if self.frame_ms:
             lines.append(f"frame {np.median(self.frame_ms):.1f} ms")
+        for text, fault in s["health"].values():
+            lines.append(f"<span style='color:#b00000'>{text}</span>" if fault else text)
         if s["note"]:
             lines.append(f"<span style='color:#b00000'>{s['note']}</span>")
         self.status_text.setText("<br>".join(lines))
@@ -551,7 +588,8 @@ class ViewerWindow(QtWidgets.QWidget):
         quality = "" if s["quality"] is None else f", quality {_counts(s['quality'])}"
         return (f"label {self.label_text.text()!r}, {len(s['probabilities'])} predictions, "
                 f"{0 if self.state.info is None else self.state.info.n_channels} channels, "
-                f"{s['n_samples']} samples{quality}")
+                f"{s['n_samples']} samples{quality}"
+                + "".join(f"; {text}" for text, _ in s["health"].values()))
 
     def closeEvent(self, event) -> None:
         self.timer.stop()

@@ -309,8 +309,7 @@ class Pipeline:
                 continue
             if start in cuts:
                 self.filter = CausalFilter(self.filter.sos, len(self.bundle.channels))
-                w = self.windower
-                self.windower = Windower(w.length, w.hop, len(self.bundle.channels), origin=w.origin + w.ring.n_written)
+                self.windower.restart()
             self.process(Chunk(chunk.data[start:end], chunk.timestamps[start:end]))
 
     def close(self) -> None:

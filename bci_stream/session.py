@@ -97,19 +97,22 @@ class LiveSession:
 
     def __init__(self, info: StreamInfo, bundle: ModelBundle, options: SessionOptions = SessionOptions(),
                  outputs: Outputs = Outputs(), sinks: Iterable[Sink] = (),
-                 hooks: Iterable[Callable[[Chunk], None]] = (), meta: dict | None = None):
+                 hooks: Iterable[Callable[[Chunk], None]] = (), meta: dict | None = None,
+                 listeners: Iterable[Callable[..., None]] = ()):
+        """``listeners`` hear every status event as ``PREFIX-status`` carries it, ``(timestamp, **fields)``, with LSL
+        outputs or without (the viewer running a pipeline in its own process)."""
         self.participant, self.session = default_stratum(options.participant, options.session)
         overrides = {k: None if v == "off" else v for k, v in options.filters.items() if v is not None}
         check_overrides(overrides, info.srate, info.name)  # the model's own filters may exceed Nyquist, not these
         filters = {**bundle.filters, **overrides}
         meta = {"model_provenance": bundle.describe_provenance(), "model_synthetic": bundle.synthetic, **(meta or {})}
-        sinks = list(sinks)
-        self.outlet = None
+        sinks, self.listeners = list(sinks), list(listeners)
         if outputs.prefix is not None:
-            self.outlet = PredictionOutlet(outputs.prefix, bundle.class_names, {
+            outlet = PredictionOutlet(outputs.prefix, bundle.class_names, {
                 "participant": self.participant, "session": self.session, "window": options.window or bundle.window,
                 "hop": options.hop or bundle.hop, **meta})
-            sinks.append(self.outlet)
+            sinks.append(outlet)
+            self.listeners.append(outlet.report)
         if outputs.console:
             sinks.append(registry.load_plugin("sinks", "console")())
         if outputs.log:
@@ -168,9 +171,9 @@ class LiveSession:
                     interpolated=",".join(self.channels.interpolated))
 
     def report(self, timestamp: float | None = None, **fields) -> None:
-        """A status event on ``PREFIX-status`` (nowhere without LSL outputs)."""
-        if self.outlet is not None:
-            self.outlet.report(timestamp, **fields)
+        """A status event, to ``PREFIX-status`` and every listener."""
+        for listener in self.listeners:
+            listener(timestamp, **fields)
 
     def run(self, chunks: Iterable[Chunk], duration: float | None = None,
             should_stop: Callable[[], bool] | None = None) -> None:

@@ -38,6 +38,16 @@ class Windower:
         self.ring = RingBuffer(self.length + max(self.hop, spare), n_channels)
         self.next_window = 0
 
+    def restart(self) -> None:
+        """Start afresh after a break in the stream, so no window spans it. Sample numbering goes on where the
+        delivered samples end, and so does the count of samples overwritten unseen: the run's total, not the
+        last stretch's."""
+        overwritten = self.ring.overwritten
+        self.origin += self.ring.n_written
+        self.ring = RingBuffer(self.ring.capacity, self.ring.n_channels)
+        self.ring.overwritten = overwritten
+        self.next_window = 0
+
     def _next_start(self) -> int:
         return self.next_window * self.hop
 

@@ -83,3 +83,38 @@ def test_view_attach_names_the_missing_stream(uid):
     r = cli_run("view", "--attach", uid, "--timeout", "0.5", "--duration", "1", timeout=60)
     assert r.returncode == 2
     assert f"no LSL stream named '{uid}-labels'" in r.stderr
+
+
+def test_view_shows_an_artifact_as_such_not_as_a_class(tmp_path):
+    """Storms on every channel: the run's artifact event reaches the window's status, and artifact windows are marked
+    grey in the label strip (their probabilities are NaN; argmax alone made them the first class)."""
+    png = tmp_path / "storm.png"
+    r = cli_run("view", "--source", "synthetic:seed62?storms=20", "--duration", "8", "--screenshot", png, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"; (artifact under way \(reason=amplitude|clean again after \d+ artifact windows)", r.stdout), \
+        r.stdout
+    px = _pixels(png)
+    grey = (px[int(0.75 * px.shape[0]) :] == (0xb4, 0xb4, 0xb4)).all(axis=-1)  # the history plot along the bottom
+    # The strip's marks touch one another: a run of them 1 s of windows long, drawn in the one colour of unclassified.
+    longest = max(np.diff(np.flatnonzero(np.diff(np.r_[0, row, 0]))).max(initial=0) for row in grey.astype(int))
+    assert longest > 30, "no run of artifact marks in the label strip"
+
+
+@pytest.mark.parametrize("marker, kind, text, fault", [
+    ("event=stalled;idle_s=1.200", "stream", "stream stalled: no data for 1.200 s", True),
+    ("event=resumed;gap_s=5.005;lost_samples=1000", "stream", "data again after 5.005 s; 1000 samples lost", False),
+    ("event=gap;gap_s=-0.995;lost_samples=0", "timestamps", "timestamps broke by -0.995 s; 0 samples lost", False),
+    ("event=rate;nominal=200;effective=150.00", "rate", "effective rate 150 Hz, nominal 200", True),
+    ("event=rate;nominal=200;effective=200.10", "rate", "effective rate 200.1 Hz, nominal 200", False),
+    ("event=clean;windows=12", "artifact", "clean again after 12 artifact windows", False),
+    ("event=channels;bad=CZ;interpolated=CZ", "channels", "bad channels CZ; interpolated CZ", True),
+    ("event=channels;bad=;interpolated=", "channels", "bad channels none; interpolated none", False),
+    ("event=halted;bad=C1,C2", "channels", "decoding halted: too many bad channels (C1,C2)", True),
+])
+def test_view_states_each_fault_event_of_the_status_stream(marker, kind, text, fault):
+    from bci_stream.apps.viewer import ViewState
+    from bci_stream.control import parse_fields
+
+    state = ViewState(None, ("a", "b"))
+    state.on_status(**parse_fields(marker))
+    assert state.snapshot()["health"] == {kind: (text, fault)}

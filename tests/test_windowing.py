@@ -56,6 +56,22 @@ def test_ring_buffer_counts_what_it_overwrote_unread():
     assert rb.n_written == 114 and rb.timestamp(113) == 99.0
 
 
+def test_restart_after_a_break_numbers_on_and_keeps_the_overwritten_count(rng):
+    x = rng.standard_normal((60, 2)).astype(np.float32)
+    w = Windower(10, 5, 2, spare=8)
+    first = w.push(x[:23], np.arange(23.0))
+    assert list(first.end_indices) == [10, 15, 20]
+    w.ring.write(np.zeros((30, 2), np.float32), np.zeros(30))  # unread samples pushed out: a fault to be counted
+    lost = w.ring.overwritten
+    assert lost > 0
+    w.restart()
+    got = w.push(x[23:], np.arange(23.0, 60.0))
+    # 53 samples were delivered before the break (23 pushed, 30 written); after it, windows start at its first sample.
+    np.testing.assert_array_equal(got.end_indices, 53 + np.array([10, 15, 20, 25, 30, 35]))
+    np.testing.assert_array_equal(got.data[0], x[23:33].T)
+    assert w.ring.overwritten == lost
+
+
 def test_ring_buffer_rejects_wrong_channel_count():
     rb = RingBuffer(8, 3)
     with pytest.raises(ValueError, match="3 channels"):
