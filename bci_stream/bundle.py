@@ -18,7 +18,7 @@ from bci_stream.channels import MAX_INTERPOLATED, ChannelMap, MontageError, chec
 from bci_stream.filters import FilterSpec
 from bci_stream.model import Classifier, trained_classifier
 from bci_stream.population import PopulationDecoder, PopulationModel
-from bci_stream.stratified import INPUT_EPS, ClassEffects, Prior, Strata, StratifiedNormalizer, zscore
+from bci_stream.stratified import INPUT_EPS, ClassEffects, Level, Prior, Strata, StratifiedNormalizer, zscore
 from bci_stream.stream import UNITS, StreamInfo
 
 FORMAT = "bci-stream-bundle/1"
@@ -149,11 +149,15 @@ class ModelBundle:
         inputs = part == "input"
         prior = norm.get("prior_seconds", 15.0) if inputs else norm.get("network_prior_seconds", 600.0)
         halflife = norm.get("halflife_seconds")
-        return {
+        weights = {
             "prior_weight": float(prior) / hop,
             "participant_weight": float(norm.get("participant_seconds", 240.0)) / hop if inputs else 0.0,
             "halflife": None if halflife is None else halflife / hop,
         }
+        if inputs:  # a session's level across the directions the classes do not separate (stratified/moments.py)
+            level = norm.get("level_seconds")
+            weights["level_weight"] = None if level is None else float(level) / hop
+        return weights
 
     def input_normalization(self, strata: Strata, hop: float, state_dir=None) -> Callable[[np.ndarray], np.ndarray] | None:
         """The live step that normalizes feature rows: running statistics per stratum that follow
@@ -169,7 +173,9 @@ class ModelBundle:
         if mode == "global":
             return lambda x: zscore(np.asarray(x, np.float64), mean, var, INPUT_EPS).astype(np.float32)
         s = self.online_settings(hop)
-        return strata.track(StratifiedNormalizer(len(mean), Prior(mean, var, s["prior_weight"]), s["halflife"],
+        level = None if s["level_weight"] is None else Level(np.asarray(norm["level_basis"], np.float64),
+                                                             s["level_weight"])
+        return strata.track(StratifiedNormalizer(len(mean), Prior(mean, var, s["prior_weight"], level), s["halflife"],
                                                  state_dir=state_dir, signature=self.signature,
                                                  participant_weight=s["participant_weight"],
                                                  classes=ClassEffects.from_dict(norm)))

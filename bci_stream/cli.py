@@ -322,7 +322,9 @@ def _train_settings(args):
 
     return TrainSettings(norm=args.norm, **({"model": args.model} if args.model else {}), epochs=args.epochs,
                          seed=args.seed, device=args.device, batch_strata=args.batch_strata, live_pass=args.live_pass,
-                         class_aware=args.class_aware, population=args.population, quiet=args.quiet)
+                         class_aware=args.class_aware, population=args.population,
+                         **({} if args.level_seconds is None else {"level_seconds": args.level_seconds or None}),
+                         quiet=args.quiet)
 
 
 def cmd_train(args) -> int:
@@ -599,6 +601,12 @@ def build_parser() -> argparse.ArgumentParser:
                             "population, that speaks for a new person while their own statistics are young "
                             "(stratified, log-power features only; off by default: it helped on one generated "
                             "dataset and hurt on another, see the README)")
+        t.add_argument("--level-seconds", type=_number(float, 0, inclusive=True, what="seconds"),
+                       metavar="SECONDS",
+                       help="a session's input level leaves its warm-up prior (the population's, or the person's "
+                            "earlier sessions') after this long across the directions the classes do not separate, "
+                            "and as slowly as the prior says along them "
+                            "(stratified only; 0: as slowly everywhere; default 3)")
         t.add_argument("--device", default="cpu", help="torch device: cpu or cuda")
         t.add_argument("--seed", type=int, default=0)
         t.add_argument("-q", "--quiet", action="store_true")

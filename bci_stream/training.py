@@ -17,7 +17,7 @@ from bci_stream.bundle import ModelBundle
 from bci_stream.model import Classifier, model_class
 from bci_stream.population import PopulationModel, relative_profile
 from bci_stream.progress import Progress
-from bci_stream.stratified import (INPUT_EPS, ClassEffects, LiveStrata, batch_zscore, causal_zscore,
+from bci_stream.stratified import (INPUT_EPS, ClassEffects, Level, LiveStrata, batch_zscore, causal_zscore,
                                    population_prior, zscore)
 from bci_stream.stream import Trial
 
@@ -48,6 +48,9 @@ class TrainSettings:
     #: Warm-up priors live, in seconds: the population's for inputs (None: as long as the training data's clips,
     #: :func:`clip_seconds`) and for hidden layers, and a participant's own earlier sessions.
     prior_seconds: float | None = None
+    #: A session's input level leaves its warm-up prior after this many seconds across the directions the classes do
+    #: not separate (bci_stream/stratified/moments.py, Level); None: as slowly as along them.
+    level_seconds: float | None = 3.0
     network_prior_seconds: float = 600.0
     participant_seconds: float = 240.0
     quiet: bool = False
@@ -118,13 +121,13 @@ class LiveOrder:
     """
 
     def __init__(self, fset: FeatureSet, strata: np.ndarray, prior_rows: float, participant_rows: float,
-                 network_rows: float):
+                 network_rows: float, level: Level | None = None):
         self.network_rows = network_rows
-        self.sessions = {}  # stratum -> (its rows grouped by trial, prior mean, prior var, prior weight)
+        self.sessions = {}  # stratum -> (its rows grouped by trial, prior mean, prior var, prior weight, level)
         for p in np.unique(fset.participant):
             mine = fset.participant == p
             others = ~mine if (~mine).any() else mine  # with one participant, the population is them
-            prior = (*population_prior(fset.X[others], strata[others]), prior_rows)
+            prior = (*population_prior(fset.X[others], strata[others]), prior_rows, level)
             earlier = []
             for s in sorted(np.unique(fset.session[mine]), key=natural_key):
                 rows = np.flatnonzero(mine & (fset.session == s))
@@ -132,7 +135,7 @@ class LiveOrder:
                 self.sessions[int(strata[rows[0]])] = (trials, *prior)
                 earlier.append(rows)
                 pooled = fset.X[np.concatenate(earlier)]
-                prior = (pooled.mean(0), pooled.var(0), participant_rows)
+                prior = (pooled.mean(0), pooled.var(0), participant_rows, level)
         self.X = torch.as_tensor(fset.X, dtype=torch.float64)
 
     def batch(self, rng: np.random.Generator, strata) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
@@ -140,13 +143,22 @@ class LiveOrder:
         rows, z, start = [], [], []
         n = 0
         for s in strata:
-            trials, mean, var, weight = self.sessions[s]
+            trials, mean, var, weight, level = self.sessions[s]
             r = np.concatenate([trials[i] for i in rng.permutation(len(trials))])
             rows.append(r)
-            z.append(causal_zscore(self.X[r], torch.zeros(len(r), dtype=torch.long), mean, var, weight, INPUT_EPS).float())
+            z.append(causal_zscore(self.X[r], torch.zeros(len(r), dtype=torch.long), mean, var, weight, INPUT_EPS,
+                                   level).float())
             start.append(np.full(len(r), n))
             n += len(r)
         return np.concatenate(rows), torch.cat(z), torch.as_tensor(np.concatenate(start))
+
+
+def input_level(Xn: np.ndarray, y: np.ndarray, n_classes: int, settings: TrainSettings, hop: float) -> Level | None:
+    """How a session's input level leaves its warm-up prior (stratified inputs with ``level_seconds``): slowly
+    along the directions that separate the classes in the stratum z-scores ``Xn``, fast across the rest."""
+    if settings.level_seconds is None or NORMS[settings.norm] != "stratified":
+        return None
+    return Level.from_class_means(ClassEffects.from_training(Xn, y, n_classes).means, settings.level_seconds / hop)
 
 
 def build_classifier(settings: TrainSettings, n_features: int, n_classes: int,
@@ -272,30 +284,36 @@ def train_bundle(fset: FeatureSet, name: str, settings: TrainSettings = TrainSet
         train_stats = input_statistics(X[~test], strata[~test], norm)
         Xh = normalize_inputs(X[~test], strata[~test], norm, train_stats)
         Xt = normalize_inputs(X[test], strata[test], norm, train_stats)
+        level = input_level(Xh, y[~test], n_classes, settings, fset.hop)
         m, m_kwargs = fit(Xh, y[~test], strata[~test], n_classes, settings,
-                          live=LiveOrder(fset.take(~test), strata[~test], *live_rows) if live_pass else None)
+                          live=LiveOrder(fset.take(~test), strata[~test], *live_rows, level) if live_pass else None)
         report["heldout_participants"] = sorted(held.tolist())
         report["heldout_accuracy"] = float((predict(m, Xt, strata[test], settings.device) == y[test]).mean())
         if session_trials is not None:
-            held_out = _bundle(m, m_kwargs, train_stats, fset, settings, hop, name, {}, Xh, y[~test],
+            held_out = _bundle(m, m_kwargs, train_stats, fset, settings, hop, name, {}, Xh, y[~test], level,
                                fit_population(fset.take(~test), strata[~test], settings))
             report["reliability"] = reliability(held_out, report["heldout_participants"], session_trials)
-    net, kwargs = fit(Xn, y, strata, n_classes, settings, live=LiveOrder(fset, strata, *live_rows) if live_pass else None)
+    level = input_level(Xn, y, n_classes, settings, fset.hop)
+    net, kwargs = fit(Xn, y, strata, n_classes, settings,
+                      live=LiveOrder(fset, strata, *live_rows, level) if live_pass else None)
     report["train_accuracy"] = float((predict(net, Xn, strata, settings.device) == y).mean())
     population = fit_population(fset, strata, settings)
     report["population_model"] = population is not None
     report["train_seconds"] = round(time.perf_counter() - t0, 2)
-    return _bundle(net, kwargs, stats, fset, settings, hop, name, report, Xn, y, population)
+    return _bundle(net, kwargs, stats, fset, settings, hop, name, report, Xn, y, level, population)
 
 
 def _bundle(net: Classifier, kwargs: dict, stats, fset: FeatureSet, settings: TrainSettings, hop: float, name: str,
-            report: dict, Xn: np.ndarray, y: np.ndarray, population: PopulationModel | None = None) -> ModelBundle:
+            report: dict, Xn: np.ndarray, y: np.ndarray, level: Level | None,
+            population: PopulationModel | None = None) -> ModelBundle:
     """A trained network as a bundle, with the input statistics it was trained with (``Xn``, normalized, of
-    classes ``y``) as its prior, their class means where live statistics are class-aware, and the population
-    model where there is one."""
-    classes = {}
+    classes ``y``) as its prior, their class means where live statistics are class-aware, the directions a new
+    person's level leaves the prior slowly along (``level``), and the population model where there is one."""
+    live = {}
     if settings.class_aware and NORMS[settings.norm] == "stratified":
-        classes = ClassEffects.from_training(Xn, y, len(fset.class_names)).to_dict()
+        live = ClassEffects.from_training(Xn, y, len(fset.class_names)).to_dict()
+    if level is not None:
+        live.update(level_basis=np.asarray(level.basis).tolist(), level_seconds=settings.level_seconds)
     return ModelBundle(
         architecture=settings.model, arch_kwargs=kwargs,
         state_dict={k: v.cpu() for k, v in net.state_dict().items()},
@@ -304,7 +322,7 @@ def _bundle(net: Classifier, kwargs: dict, stats, fset: FeatureSet, settings: Tr
         normalization={"mode": NORMS[settings.norm], "prior_mean": np.asarray(stats[0]).tolist(),
                        "prior_var": np.asarray(stats[1]).tolist(), "prior_seconds": settings.prior_seconds,
                        "network_prior_seconds": settings.network_prior_seconds,
-                       "participant_seconds": settings.participant_seconds, "halflife_seconds": None, **classes},
+                       "participant_seconds": settings.participant_seconds, "halflife_seconds": None, **live},
         report=report, name=name, population=population.to_dict() if population is not None else {},
     )
 

@@ -9,11 +9,17 @@ filtered on its own); ``benchmarks/accuracy.py`` replays the raw EEG through the
 filters out makes this fast enough to compare several choices on the one model trained per fold, so the
 choices, not the training draw, make the differences.
 
+A second table scores a new person's first minute from every clip of every held-out session (the session's clips
+rotated to start there, a fresh pipeline each time): in natural order a fold has one first minute per person, and
+SEED's order always starts with a positive clip. ``--batch-reference`` adds, on the same windows, a model trained
+with batch normalization, which never knows the person: what decoding without their statistics achieves.
+
 Data: the synthetic SEED-like dataset (SEED's clip order, 15 clips per session), generated in memory and its
 DE features cached under ``--cache``. Training is as ``evaluate`` trains, on every ``--train-hop``-th window.
 
     python benchmarks/online_variants.py [--difficulty seed] [--participants 10] [--folds 1,2,6,7]
-                                         [--variants plain:240,plain+pop:240,aware:240] [--seed 0] [--jobs 2]
+                                         [--variants plain:240,plain-level:240,aware:240] [--seed 0] [--jobs 2]
+                                         [--batch-reference]
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import dataclasses
 import functools
 import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -76,16 +83,21 @@ def dataset(args) -> FeatureSet:
 
 
 def variant_bundle(bundle, name: str):
-    """``bundle`` as variant ``KIND[+pop]:SECONDS``: plain or class-aware input statistics, population prior of
-    SECONDS, with (``+pop``) or without the population model pooled in."""
+    """``bundle`` as variant ``KIND[+pop][-level]:SECONDS``: plain or class-aware input statistics, population prior
+    of SECONDS, with (``+pop``) or without the population model pooled in, and without (``-level``) a session's
+    level leaving its prior fast across the directions the classes do not separate."""
     kind, seconds = name.split(":")
-    kind, _, pop = kind.partition("+")
+    kind, *mods = re.split(r"(?=[+-])", kind)
+    if kind not in ("plain", "aware") or set(mods) - {"+pop", "-level"}:
+        raise SystemExit(f"variant {name}: expected (plain|aware)[+pop][-level]:SECONDS")
     norm = {**bundle.normalization, "prior_seconds": float(seconds)}
     if kind == "plain":
         norm = {k: v for k, v in norm.items() if k not in ("class_means", "within_share")}
     elif "class_means" not in norm:
         raise SystemExit(f"variant {name}: the model was trained without class means (--no-class-aware?)")
-    return dataclasses.replace(bundle, normalization=norm, population=bundle.population if pop else {})
+    if "-level" in mods:
+        norm = {k: v for k, v in norm.items() if k not in ("level_basis", "level_seconds")}
+    return dataclasses.replace(bundle, normalization=norm, population=bundle.population if "+pop" in mods else {})
 
 
 def online(bundle, fset: FeatureSet, participant: str) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -101,6 +113,25 @@ def online(bundle, fset: FeatureSet, participant: str) -> list[tuple[np.ndarray,
     return out
 
 
+def first_minutes(bundle, fset: FeatureSet, participant: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(rows, predicted classes) of a new person's first FIRST_SECONDS started at every clip of every session of
+    the participant: the session's clips in its order, rotated to begin at that clip, decoded by a fresh pipeline
+    with nothing saved. In natural order a fold has one first minute per person, and in SEED's order it is always
+    a positive clip's; these are every clip's, of every class."""
+    info = StreamInfo("features", list(bundle.channels), bundle.srate, "microvolts")
+    n = int(round(FIRST_SECONDS / fset.hop))
+    out = []
+    for s in sorted(np.unique(fset.session[fset.participant == participant]), key=natural_key):
+        rows = np.flatnonzero((fset.participant == participant) & (fset.session == s))
+        clips = list(dict.fromkeys(fset.trial[rows]))
+        for k in range(len(clips)):
+            order = np.concatenate([rows[fset.trial[rows] == c] for c in clips[k:] + clips[:k]])[:n]
+            pipe = Pipeline(info, bundle, participant, s, hop=fset.hop)
+            out.append((order, pipe.classify(fset.X[order]).argmax(1)))
+            pipe.close()
+    return out
+
+
 def fold(participant: str, fset: FeatureSet, args) -> dict:
     torch.set_num_threads(1)
     t0 = time.perf_counter()
@@ -108,6 +139,7 @@ def fold(participant: str, fset: FeatureSet, args) -> dict:
     every = np.arange(len(fset.y)) % args.train_hop == 0
     train = dataclasses.replace(fset.take(~test & every), hop=float(args.train_hop))
     settings = TrainSettings(seed=args.seed, epochs=args.epochs, class_aware=True, population=True, quiet=True,
+                             level_seconds=args.train_level or None,
                              **({"prior_seconds": args.train_prior} if args.train_prior else {}))
     bundle = train_bundle(train, "synthetic-seed", settings, holdout=0, hop=fset.hop)
     held = fset.take(test)
@@ -115,10 +147,20 @@ def fold(participant: str, fset: FeatureSet, args) -> dict:
     right = predict(bundle.build_model(), normalize_inputs(held.X, strata, "stratified"), strata) == held.y
     offline = float(right.mean())
     first = held.session == sorted(np.unique(held.session), key=natural_key)[0]
+    offline_right = np.zeros(len(fset.y), bool)
+    offline_right[test] = right
     result = {"participant": participant, "offline": offline,
-              "offline_first": float(right[first][:FIRST_SECONDS].mean())}
+              "offline_first": float(right[first][:FIRST_SECONDS].mean()), "offline_right": offline_right}
+    if args.batch_reference:
+        batch = train_bundle(train, "synthetic-seed", dataclasses.replace(
+            settings, norm="batch", live_pass=False, class_aware=False, population=False), holdout=0, hop=fset.hop)
+        stats = (np.asarray(batch.normalization["prior_mean"]), np.asarray(batch.normalization["prior_var"]))
+        result["batch_right"] = np.zeros(len(fset.y), bool)
+        result["batch_right"][test] = predict(batch.build_model(), normalize_inputs(held.X, strata, "batch", stats),
+                                              strata) == held.y
     for name in args.variants.split(","):
         result[name] = online(variant_bundle(bundle, name), fset, participant)
+        result[f"{name} starts"] = first_minutes(variant_bundle(bundle, name), fset, participant)
     print(f"  fold {participant}: offline {offline:.3f}, " + ", ".join(
         f"{n} {np.mean(np.concatenate([p == y for p, y in result[n]])):.3f}" for n in args.variants.split(","))
         + f" ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
@@ -132,9 +174,9 @@ def table(results: list[dict], variants: list[str]) -> None:
     offline = np.array([r["offline"] for r in results])
     offline_first = np.mean([r["offline_first"] for r in results])
     bins = 300 // BIN
-    print(f"{'variant':<14}{'online':>15}{'-offline':>10}{'first sess.':>13}{'returning':>11}"
+    print(f"{'variant':<16}{'online':>15}{'-offline':>10}{'first sess.':>13}{'returning':>11}"
           f"{f'first {FIRST_SECONDS} s':>12}   first session by {BIN} s: " + " ".join(f"{b * BIN:>4}" for b in range(bins)))
-    print(f"{'offline':<14}{offline.mean():>8.3f} ± {sd(offline):.3f}{'':>34}{offline_first:>12.3f}")
+    print(f"{'offline':<16}{offline.mean():>8.3f} ± {sd(offline):.3f}{'':>34}{offline_first:>12.3f}")
     for v in variants:
         sessions = [r[v] for r in results]
         acc = np.array([np.mean(np.concatenate([p == y for p, y in s])) for s in sessions])
@@ -143,9 +185,34 @@ def table(results: list[dict], variants: list[str]) -> None:
         early = np.array([np.mean(s[0][0][:FIRST_SECONDS] == s[0][1][:FIRST_SECONDS]) for s in sessions])
         curve = [np.mean([np.mean(s[0][0][b * BIN : (b + 1) * BIN] == s[0][1][b * BIN : (b + 1) * BIN])
                           for s in sessions]) for b in range(bins)]
-        print(f"{v:<14}{acc.mean():>8.3f} ± {sd(acc):.3f}{(acc - offline).mean():>+10.3f}{first.mean():>13.3f}"
+        print(f"{v:<16}{acc.mean():>8.3f} ± {sd(acc):.3f}{(acc - offline).mean():>+10.3f}{first.mean():>13.3f}"
               f"{later.mean() if len(later) else float('nan'):>11.3f}{early.mean():>12.3f}   "
               + " ".join(f"{c:>4.2f}" for c in curve))
+
+
+def starts_table(results: list[dict], variants: list[str], y: np.ndarray, class_names) -> None:
+    """A new person's first FIRST_SECONDS from every clip (:func:`first_minutes`): per variant, and for the same
+    windows offline (whole-session statistics) and by the batch-normalized model, which never knows the person."""
+    starts = [r[f"{variants[0]} starts"] for r in results]  # the same rows for every variant
+
+    def row(name: str, right: list[list[np.ndarray]]) -> None:
+        person = np.array([np.mean([r.mean() for r in rs]) for rs in right])
+        first_class = [np.array([y[rows[0]] for rows, _ in st]) for st in starts]
+        by_class = [np.mean([np.mean([r.mean() for r, c in zip(rs, fc) if c == k]) for rs, fc in zip(right, first_class)])
+                    for k in range(len(class_names))]
+        offline = np.array([r["offline"] for r in results])
+        print(f"{name:<16}{person.mean():>8.3f} ± {person.std(ddof=1) if len(person) > 1 else 0.0:.3f}"
+              f"{(person - offline).mean():>+10.3f}   " + " ".join(f"{b:>9.3f}" for b in by_class))
+
+    print(f"\na new person's first {FIRST_SECONDS} s, started at every clip of every held-out session "
+          f"({sum(len(s) for s in starts)} starts)\n")
+    print(f"{'':<16}{'accuracy':>15}{'-offline':>10}   " + " ".join(f"{c[:9]:>9}" for c in class_names)
+          + "   <- by the first clip's class")
+    row("offline", [[r["offline_right"][rows] for rows, _ in st] for r, st in zip(results, starts)])
+    if "batch_right" in results[0]:
+        row("batch", [[r["batch_right"][rows] for rows, _ in st] for r, st in zip(results, starts)])
+    for v in variants:
+        row(v, [[pred == y[rows] for rows, pred in r[f"{v} starts"]] for r in results])
 
 
 def main() -> None:
@@ -155,13 +222,20 @@ def main() -> None:
     ap.add_argument("--sessions", type=int, default=3)
     ap.add_argument("--trial-seconds", type=float, help="default 240 s (SEED's clips) for seed, 30 s for easy")
     ap.add_argument("--folds", help="held-out participants, e.g. 1,2,6,7 (default: all)")
-    ap.add_argument("--variants", default="plain:240,plain+pop:240,aware:240,aware+pop:240",
-                    help="KIND[+pop]:SECONDS,...: plain or aware (class-aware) input statistics, with the population "
-                         "model pooled in (+pop) or not, population prior in s")
+    ap.add_argument("--variants", default="plain-level:240,plain:240,aware-level:240,aware:240",
+                    help="KIND[+pop][-level]:SECONDS,...: plain or aware (class-aware) input statistics, with the "
+                         "population model pooled in (+pop) or not, without the fast level across the directions "
+                         "the classes do not separate (-level), population prior in s")
     ap.add_argument("--train-hop", type=int, default=4, help="train on every N-th 1-s window")
     ap.add_argument("--train-prior", type=float, help="population prior of the live pass in training, s "
                                                       "(default: as long as the clips, as train does)")
+    ap.add_argument("--train-level", type=float, default=TrainSettings.level_seconds,
+                    help="how soon a session's level leaves its prior across the directions the classes do not "
+                         "separate, s, in training and live (0: as slowly as along them; -level variants drop it "
+                         "live only)")
     ap.add_argument("--epochs", type=int, default=100)
+    ap.add_argument("--batch-reference", action="store_true",
+                    help="also train a batch-normalized model per fold and score it on the same first minutes")
     ap.add_argument("--seed", type=int, default=0, help="seed of data and training; 0 is the development seed")
     ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--cache", default=str(Path.home() / ".cache" / "bci-stream" / "online-variants"))
@@ -181,6 +255,7 @@ def main() -> None:
           f"online accuracy, mean ± sd over held-out participants; first session = a new person's, returning = "
           f"their later sessions; offline's first {FIRST_SECONDS} s: the same windows, by whole-session statistics\n")
     table(results, variants)
+    starts_table(results, variants, fset.y, fset.class_names)
 
 
 if __name__ == "__main__":

@@ -17,12 +17,47 @@ INPUT_EPS = 1e-8
 HIDDEN_EPS = 1e-5
 
 
-def pool(count, mean, m2, prior_mean, prior_var, weight):
+def pool(count, mean, m2, prior_mean, prior_var, weight, level: "Level | None" = None):
     """Mean and variance of ``count`` rows (their ``mean`` and sum of squared deviations ``m2``)
-    pooled with ``weight`` pseudo-rows drawn from the prior (Chan et al.'s merge)."""
+    pooled with ``weight`` pseudo-rows drawn from the prior (Chan et al.'s merge).
+
+    With ``level`` the mean leaves the prior faster across the directions the classes do not separate (see
+    :class:`Level`); the variance is pooled as without."""
     n = count + weight
     d = mean - prior_mean
-    return prior_mean + d * (count / n), (m2 + weight * prior_var + d * d * (count * weight / n)) / n
+    shift = d * (count / n) if level is None else level.shift(d, prior_var, count, n)
+    return prior_mean + shift, (m2 + weight * prior_var + d * d * (count * weight / n)) / n
+
+
+class Level:
+    """How a session's level leaves its prior (the population's for a new person, their earlier sessions' for a
+    returning one): fast where emotions do not move the features, slowly where they do.
+
+    A young session has seen one or two emotions, so its mean is the person's level plus those emotions' effect.
+    Along the directions that separate the classes (``basis``: orthonormal rows, in z units of the prior) the two
+    cannot be told apart, and the mean stays with the prior for its full weight. Across every other direction the
+    session's mean is the person's level whatever the emotion, and it is trusted after ``fast`` rows.
+    """
+
+    def __init__(self, basis, fast: float):
+        self.basis, self.fast = basis, float(fast)
+
+    @classmethod
+    def from_class_means(cls, means: np.ndarray, fast: float) -> "Level":
+        """The span of the class means' differences (stratum z-scores, [classes, features])."""
+        means = np.asarray(means, np.float64)
+        _, sv, vt = np.linalg.svd(means - means.mean(axis=0), full_matrices=False)
+        return cls(vt[sv > 1e-9 * max(np.linalg.norm(means), 1.0)], fast)  # rounding is no direction
+
+    def shift(self, d, prior_var, count, n):
+        """The mean's move from the prior, given the rows' mean less the prior's (``d``) after ``count`` rows, ``n``
+        with the prior's weight."""
+        sd = (prior_var + INPUT_EPS) ** 0.5
+        basis = self.basis if not isinstance(d, torch.Tensor) else torch.as_tensor(self.basis, dtype=d.dtype,
+                                                                                   device=d.device)
+        dz = d / sd
+        along = (dz @ basis.T) @ basis
+        return sd * ((dz - along) * (count / (count + self.fast)) + along * (count / n))
 
 
 def zscore(x, mean, var, eps: float):
@@ -67,9 +102,9 @@ def batch_zscore(x, strata, eps: float):
     return z if isinstance(x, torch.Tensor) else z.numpy().astype(np.float32)
 
 
-def causal_zscore(x, start, prior_mean, prior_var, weight, eps: float):
+def causal_zscore(x, start, prior_mean, prior_var, weight, eps: float, level: Level | None = None):
     """Each row z-scored as the live path does it: by its stratum's rows up to and including itself,
-    pooled with ``weight`` pseudo-rows of the prior. Differentiable in ``x``.
+    pooled with ``weight`` pseudo-rows of the prior (and ``level``, see :func:`pool`). Differentiable in ``x``.
 
     A stratum's rows are contiguous and in time order; ``start[i]`` is the first row of
     row i's stratum. ``prior_*`` and ``weight`` broadcast against the rows.
@@ -84,6 +119,6 @@ def causal_zscore(x, start, prior_mean, prior_var, weight, eps: float):
     count = (i - start + 1).double()[:, None]
     s1, s2 = s1[i + 1] - s1[start], s2[i + 1] - s2[start]
     own = s1 / count
-    mean, var = pool(count, pm + own, (s2 - s1 * own).clamp(min=0), pm, pv, weight)
+    mean, var = pool(count, pm + own, (s2 - s1 * own).clamp(min=0), pm, pv, weight, level)
     z = zscore(t.double(), mean, var, eps).to(t.dtype)
     return z if isinstance(x, torch.Tensor) else z.numpy().astype(np.float32)

@@ -23,7 +23,7 @@ import numpy as np
 
 from bci_stream.atomic import atomic_write
 from bci_stream.stratified.classes import ClassEffects
-from bci_stream.stratified.moments import INPUT_EPS, pool, zscore
+from bci_stream.stratified.moments import INPUT_EPS, Level, pool, zscore
 
 log = logging.getLogger("bci_stream.stratified")
 
@@ -174,11 +174,13 @@ class RunningStats:
 
 @dataclass
 class Prior:
-    """Population statistics from training, trusted as much as ``weight`` windows of the stratum."""
+    """Population statistics from training, trusted as much as ``weight`` windows of the stratum (and left faster
+    where the classes do not move the features, with ``level``)."""
 
     mean: np.ndarray
     var: np.ndarray
     weight: float = 30.0
+    level: Level | None = None
 
 
 class StratifiedNormalizer:
@@ -241,7 +243,8 @@ class StratifiedNormalizer:
                 if other[0] == key[0] and other != key:
                     pooled.merge(s.count, s.mean, s.m2)
             if pooled.count > 1:
-                return Prior(pooled.mean, self._m2(pooled) / pooled.count, self.participant_weight)
+                return Prior(pooled.mean, self._m2(pooled) / pooled.count, self.participant_weight,
+                             None if self.prior is None else self.prior.level)
         return self.prior
 
     def prior_in_use(self, key: Stratum) -> Prior | None:
@@ -257,7 +260,7 @@ class StratifiedNormalizer:
         prior = self.prior_in_use(key)
         if prior is None or prior.weight <= 0:
             return s.mean, self._m2(s) / s.count if s.count > 0 else np.zeros_like(s.m2)
-        return pool(s.count, s.mean, self._m2(s), prior.mean, prior.var, prior.weight)
+        return pool(s.count, s.mean, self._m2(s), prior.mean, prior.var, prior.weight, prior.level)
 
     def _m2(self, s: RunningStats) -> np.ndarray:
         """Squared deviations as a stratum with every class would have them: class-aware statistics gather
