@@ -119,3 +119,19 @@ def test_a_trained_bundle_keeps_the_class_direction_and_the_live_path_uses_it(rn
     for settings in (TrainSettings(epochs=1, quiet=True, level_seconds=None),
                      TrainSettings(epochs=1, quiet=True, norm="batch")):
         assert "level_basis" not in train_bundle(fset, "t", settings, holdout=0, hop=0.5).normalization
+
+
+def test_train_keeps_the_level_unless_told_not_to(tmp_path):
+    from bci_stream.bundle import ModelBundle
+    from conftest import cli_run
+
+    common = ("train", "--dataset", "synthetic", "--participants", "3", "--sessions", "1", "--trials", "3",
+              "--epochs", "1", "-q")
+    for flag, seconds in (((), 3.0), (("--level-seconds", "0"), None), (("--level-seconds", "7.5"), 7.5)):
+        out = tmp_path / f"m{len(flag)}{seconds}.pt"
+        r = cli_run(*common, *flag, "-o", out)
+        assert r.returncode == 0, r.stderr
+        norm = ModelBundle.load(out).normalization
+        assert norm.get("level_seconds") == seconds and ("level_basis" in norm) == (seconds is not None)
+    r = cli_run(*common, "--level-seconds", "soon", "-o", tmp_path / "x.pt")
+    assert r.returncode == 2 and "argument --level-seconds: expected seconds >= 0, got 'soon'" in r.stderr
