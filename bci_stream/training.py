@@ -117,17 +117,17 @@ class LiveOrder:
     order is learnt), each trial's windows in time order. Inputs are z-scored
     causally with the warm-up prior the live normalizer would use: the other
     participants' statistics for a participant's first session, their earlier
-    sessions (in natural order) after that.
+    sessions (in natural order) after that, each left as ``level`` says.
     """
 
     def __init__(self, fset: FeatureSet, strata: np.ndarray, prior_rows: float, participant_rows: float,
                  network_rows: float, level: Level | None = None):
-        self.network_rows = network_rows
-        self.sessions = {}  # stratum -> (its rows grouped by trial, prior mean, prior var, prior weight, level)
+        self.network_rows, self.level = network_rows, level
+        self.sessions = {}  # stratum -> (its rows grouped by trial, prior mean, prior var, prior weight)
         for p in np.unique(fset.participant):
             mine = fset.participant == p
             others = ~mine if (~mine).any() else mine  # with one participant, the population is them
-            prior = (*population_prior(fset.X[others], strata[others]), prior_rows, level)
+            prior = (*population_prior(fset.X[others], strata[others]), prior_rows)
             earlier = []
             for s in sorted(np.unique(fset.session[mine]), key=natural_key):
                 rows = np.flatnonzero(mine & (fset.session == s))
@@ -135,7 +135,7 @@ class LiveOrder:
                 self.sessions[int(strata[rows[0]])] = (trials, *prior)
                 earlier.append(rows)
                 pooled = fset.X[np.concatenate(earlier)]
-                prior = (pooled.mean(0), pooled.var(0), participant_rows, level)
+                prior = (pooled.mean(0), pooled.var(0), participant_rows)
         self.X = torch.as_tensor(fset.X, dtype=torch.float64)
 
     def batch(self, rng: np.random.Generator, strata) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
@@ -143,11 +143,11 @@ class LiveOrder:
         rows, z, start = [], [], []
         n = 0
         for s in strata:
-            trials, mean, var, weight, level = self.sessions[s]
+            trials, mean, var, weight = self.sessions[s]
             r = np.concatenate([trials[i] for i in rng.permutation(len(trials))])
             rows.append(r)
             z.append(causal_zscore(self.X[r], torch.zeros(len(r), dtype=torch.long), mean, var, weight, INPUT_EPS,
-                                   level).float())
+                                   self.level).float())
             start.append(np.full(len(r), n))
             n += len(r)
         return np.concatenate(rows), torch.cat(z), torch.as_tensor(np.concatenate(start))
