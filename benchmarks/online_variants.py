@@ -100,17 +100,27 @@ def variant_bundle(bundle, name: str):
     return dataclasses.replace(bundle, normalization=norm, population=bundle.population if "+pop" in mods else {})
 
 
+def sessions(fset: FeatureSet, participant: str):
+    """(session, its rows) of the participant, in natural order."""
+    for s in sorted(np.unique(fset.session[fset.participant == participant]), key=natural_key):
+        yield s, np.flatnonzero((fset.participant == participant) & (fset.session == s))
+
+
+def decode(bundle, fset: FeatureSet, participant: str, session: str, rows: np.ndarray, state=None) -> np.ndarray:
+    """Predicted classes of feature ``rows``, in that order, by a fresh pipeline on the live path."""
+    info = StreamInfo("features", list(bundle.channels), bundle.srate, "microvolts")
+    pipe = Pipeline(info, bundle, participant, session, hop=fset.hop, state_dir=state)
+    try:
+        return pipe.classify(fset.X[rows]).argmax(1)
+    finally:
+        pipe.close()
+
+
 def online(bundle, fset: FeatureSet, participant: str) -> list[tuple[np.ndarray, np.ndarray]]:
     """(predicted, true) classes of each of the participant's sessions, in natural order, through the live path."""
-    info = StreamInfo("features", list(bundle.channels), bundle.srate, "microvolts")
-    out = []
     with tempfile.TemporaryDirectory() as state:
-        for s in sorted(np.unique(fset.session[fset.participant == participant]), key=natural_key):
-            rows = (fset.participant == participant) & (fset.session == s)
-            pipe = Pipeline(info, bundle, participant, s, hop=fset.hop, state_dir=state)
-            out.append((pipe.classify(fset.X[rows]).argmax(1), fset.y[rows]))
-            pipe.close()
-    return out
+        return [(decode(bundle, fset, participant, s, rows, state), fset.y[rows])
+                for s, rows in sessions(fset, participant)]
 
 
 def first_minutes(bundle, fset: FeatureSet, participant: str) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -118,17 +128,13 @@ def first_minutes(bundle, fset: FeatureSet, participant: str) -> list[tuple[np.n
     the participant: the session's clips in its order, rotated to begin at that clip, decoded by a fresh pipeline
     with nothing saved. In natural order a fold has one first minute per person, and in SEED's order it is always
     a positive clip's; these are every clip's, of every class."""
-    info = StreamInfo("features", list(bundle.channels), bundle.srate, "microvolts")
     n = int(round(FIRST_SECONDS / fset.hop))
     out = []
-    for s in sorted(np.unique(fset.session[fset.participant == participant]), key=natural_key):
-        rows = np.flatnonzero((fset.participant == participant) & (fset.session == s))
+    for s, rows in sessions(fset, participant):
         clips = list(dict.fromkeys(fset.trial[rows]))
         for k in range(len(clips)):
             order = np.concatenate([rows[fset.trial[rows] == c] for c in clips[k:] + clips[:k]])[:n]
-            pipe = Pipeline(info, bundle, participant, s, hop=fset.hop)
-            out.append((order, pipe.classify(fset.X[order]).argmax(1)))
-            pipe.close()
+            out.append((order, decode(bundle, fset, participant, s, order)))
     return out
 
 
@@ -144,23 +150,27 @@ def fold(participant: str, fset: FeatureSet, args) -> dict:
     bundle = train_bundle(train, "synthetic-seed", settings, holdout=0, hop=fset.hop)
     held = fset.take(test)
     strata = stratum_ids(held.participant, held.session)
-    right = predict(bundle.build_model(), normalize_inputs(held.X, strata, "stratified"), strata) == held.y
-    offline = float(right.mean())
+    def right(model, norm: str, stats=None) -> np.ndarray:
+        """Whether each window of ``fset`` was classified right offline (False outside the held-out rows)."""
+        out = np.zeros(len(fset.y), bool)
+        out[test] = predict(model, normalize_inputs(held.X, strata, norm, stats), strata) == held.y
+        return out
+
+    offline_right = right(bundle.build_model(), "stratified")
+    offline = float(offline_right[test].mean())
     first = held.session == sorted(np.unique(held.session), key=natural_key)[0]
-    offline_right = np.zeros(len(fset.y), bool)
-    offline_right[test] = right
     result = {"participant": participant, "offline": offline,
-              "offline_first": float(right[first][:FIRST_SECONDS].mean()), "offline_right": offline_right}
+              "offline_first": float(offline_right[test][first][:FIRST_SECONDS].mean()),
+              "offline_right": offline_right}
     if args.batch_reference:
         batch = train_bundle(train, "synthetic-seed", dataclasses.replace(
             settings, norm="batch", live_pass=False, class_aware=False, population=False), holdout=0, hop=fset.hop)
-        stats = (np.asarray(batch.normalization["prior_mean"]), np.asarray(batch.normalization["prior_var"]))
-        result["batch_right"] = np.zeros(len(fset.y), bool)
-        result["batch_right"][test] = predict(batch.build_model(), normalize_inputs(held.X, strata, "batch", stats),
-                                              strata) == held.y
+        result["batch_right"] = right(batch.build_model(), "batch", (np.asarray(batch.normalization["prior_mean"]),
+                                                                     np.asarray(batch.normalization["prior_var"])))
     for name in args.variants.split(","):
-        result[name] = online(variant_bundle(bundle, name), fset, participant)
-        result[f"{name} starts"] = first_minutes(variant_bundle(bundle, name), fset, participant)
+        variant = variant_bundle(bundle, name)
+        result[name] = online(variant, fset, participant)
+        result[f"{name} starts"] = first_minutes(variant, fset, participant)
     print(f"  fold {participant}: offline {offline:.3f}, " + ", ".join(
         f"{n} {np.mean(np.concatenate([p == y for p, y in result[n]])):.3f}" for n in args.variants.split(","))
         + f" ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
