@@ -125,3 +125,9 @@ def select_classes(fset: FeatureSet, names) -> tuple[FeatureSet, dict[int, int]]
     kept = fset.take(np.isin(fset.y, list(mapping)))
     y = np.array([mapping[v] for v in kept.y.tolist()], np.int64)
     return dataclasses.replace(kept, y=y, class_names=tuple(names)), mapping
+
+
+def relabel_trials(trials, mapping: dict[int, int]):
+    """Trials with labels renumbered by ``select_classes``'s map. Live, the other classes' trials still stream and
+    feed the statistics; they are labelled -1, not scored."""
+    return (dataclasses.replace(t, label=mapping.get(t.label, -1)) for t in trials)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import os
 import signal
@@ -279,11 +278,10 @@ def _dataset(args):
                      baseline=args.baseline, quiet=args.quiet, montage=_montage(args, dataset))
     if not args.classes:
         return fset, lambda p: dataset.trials([p])
-    from bci_stream.batch import select_classes
+    from bci_stream.batch import relabel_trials, select_classes
 
     fset, mapping = select_classes(fset, args.classes.split(","))
-    # Live, the other classes' trials still stream (and feed the statistics); they are just not scored.
-    return fset, lambda p: (dataclasses.replace(t, label=mapping.get(t.label, -1)) for t in dataset.trials([p]))
+    return fset, lambda p: relabel_trials(dataset.trials([p]), mapping)
 
 
 def _montage(args, dataset) -> tuple[str, ...] | None:

@@ -6,7 +6,7 @@ read back by the SEED reader, so `bci-stream evaluate` runs the same protocol
 unchanged on a real SEED folder.
 
     python benchmarks/accuracy.py [--seed 1,2,3] [--data DIR] [--participants 15] [--trial-seconds 30] [--jobs N]
-                                  [--difficulty easy|seed]
+                                  [--difficulty easy|seed] [--classes negative,positive]
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from bci_stream import registry
+from bci_stream.batch import relabel_trials, select_classes
 from bci_stream.datasets.synthetic import write_seed_folder
 from bci_stream.devices.synthetic import DIFFICULTY
 from bci_stream.evaluation import evaluate, format_report
@@ -32,19 +33,20 @@ from bci_stream.progress import Progress
 from bci_stream.training import TrainSettings
 
 
-def _trials_of(folder, participant):
-    return registry.load_dataset("seed")(folder).trials([participant])
+def _trials_of(folder, mapping, participant):
+    trials = registry.load_dataset("seed")(folder).trials([participant])
+    return trials if mapping is None else relabel_trials(trials, mapping)
 
 
 def _evaluate(job, fsets, epochs, device, live_pass):
     # One thread per worker: two workers each on its own core beat two threads fighting over both.
     torch.set_num_threads(1)
     seed, norm = job
-    fset, folder = fsets[seed]
+    fset, folder, mapping = fsets[seed]
     t = time.perf_counter()
     settings = TrainSettings(norm=norm, epochs=epochs, seed=seed, device=device, live_pass=live_pass)
     r = evaluate(fset, settings, "loso", online=True, dataset="synthetic-seed",
-                 session_trials=functools.partial(_trials_of, folder))
+                 session_trials=functools.partial(_trials_of, folder, mapping))
     r["seconds"] = round(time.perf_counter() - t, 1)
     return r
 
@@ -96,6 +98,8 @@ def main() -> None:
     ap.add_argument("--hop", type=float, default=1.0, help="window hop for features and the online replay, s")
     ap.add_argument("--epochs", type=int, default=100)
     ap.add_argument("--norms", default="none,batch,stratified")
+    ap.add_argument("--classes", help="keep only these classes, e.g. negative,positive (SEED's 2-class task); the "
+                    "others still stream online, unscored")
     ap.add_argument("--jobs", type=int, default=min(3, os.cpu_count() or 1),
                     help="evaluations run in parallel processes, one torch thread each")
     ap.add_argument("--device", default="cpu")
@@ -123,7 +127,14 @@ def main() -> None:
             write_seed_folder(folder, args.participants, args.sessions, args.trial_seconds, seed=seed,
                               progress=Progress(args.participants * args.sessions, f"synthesize seed {seed}"),
                               difficulty=args.difficulty)
-        fsets[seed] = feature_set(registry.load_dataset("seed")(folder), features="de", window=1.0, hop=args.hop), folder
+        fset = feature_set(registry.load_dataset("seed")(folder), features="de", window=1.0, hop=args.hop)
+        mapping = None
+        if args.classes:
+            try:
+                fset, mapping = select_classes(fset, args.classes.split(","))
+            except ValueError as e:
+                ap.error(f"--classes: {e}")
+        fsets[seed] = fset, folder, mapping
         print(f"seed {seed}: {args.participants} participants x {args.sessions} sessions x 15 trials x "
               f"{args.trial_seconds:g} s, {len(fsets[seed][0].y)} windows ({time.perf_counter() - t0:.0f} s to prepare)",
               flush=True)
@@ -139,7 +150,8 @@ def main() -> None:
     reports = [done[(s, n)] for s in seeds for n in norms]
 
     for seed in seeds:
-        print(f"\nSeed {seed}, {args.difficulty} generator: leave-one-participant-out accuracy, 3 classes, DE features, "
+        print(f"\nSeed {seed}, {args.difficulty} generator: leave-one-participant-out accuracy, "
+              f"{len(fsets[seed][0].class_names)} classes, DE features, "
               f"{args.epochs} epochs, "
               f"live pass {'on' if args.live_pass else 'off'}\n")
         _table([r for r in reports if r["seed"] == seed])
