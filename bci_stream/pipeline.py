@@ -313,7 +313,7 @@ class Pipeline:
             self.process(Chunk(chunk.data[start:end], chunk.timestamps[start:end]))
 
     def close(self) -> None:
-        self.strata.save()
+        self.strata.close()
         for sink in self.sinks:
             sink.close()
 

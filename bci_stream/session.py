@@ -181,6 +181,4 @@ class LiveSession:
 
     def close(self) -> None:
         """Save every stratum's statistics and close the outputs."""
-        if self.checkpoints is not None:
-            self.checkpoints.close()
         self.pipeline.close()

@@ -6,12 +6,13 @@ independent inlet on the labels. Latency = time a label is received minus the
 time the last sample of its window was pushed (its timestamp: samples are
 stamped with their scheduled push time and pushed as soon as that time comes).
 
-    python benchmarks/latency.py [--seconds 60] [--configs 32x128,62x200,62x1000,62x1000-12,62x1000+state]
+    python benchmarks/latency.py [--seconds 60] [--configs 32x128,62x200,62x1000,62x1000-12,62x1000+state,...]
 
 ``62x1000-12``: the stream lacks 12 of the model's channels (those a real 60-channel 10-20 cap
 lacks of SEED's 62), so the pipeline interpolates them: its ``channels`` stage is then a matrix product.
 ``62x1000+state``: statistics kept in a state folder and checkpointed every second; the other rows run
-``--no-state``. ``62x1000+pop``: the shipped model with a population model beside it (bci_stream/population.py),
+``--no-state``. ``62x1000+state+switch``: a control stream also switches the stratum twice a second (between
+two sessions), each switch saving the stratum it leaves. ``62x1000+pop``: the shipped model with a population model beside it (bci_stream/population.py),
 as ``train`` now trains, pooled in for every label (a new person's stratum, never old enough to drop it); its
 weights are untrained, which does not change its cost.
 """
@@ -23,6 +24,7 @@ import multiprocessing as mp
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -115,10 +117,26 @@ def with_population(layout: str, folder: str) -> str:
     return str(bundle.save(Path(folder) / f"{layout}-pop.pt"))
 
 
+def switch_strata(name: str, every: float, until) -> None:
+    """Control markers on ``name`` alternating the stratum between sessions 1 and 2 every ``every`` s."""
+    from bci_stream.outlets import MarkerOutlet
+
+    ctl = MarkerOutlet(name, f"{name}-src")
+    try:
+        for k in range(10**9):
+            if until():
+                return
+            ctl.push(f"participant=P;session={1 + k % 2}", pylsl.local_clock())
+            time.sleep(every)
+    finally:
+        ctl.close()
+
+
 def pipeline_latency(channels: int, srate: float, seconds: float, missing: int = 0,
-                     state: str | None = None, model: str | None = None) -> tuple[np.ndarray, str]:
+                     state: str | None = None, model: str | None = None, switch: bool = False) -> tuple[np.ndarray, str]:
     """``state``: a folder to keep statistics in, checkpointed every second (ten times the default rate, so their
-    cost on the decoding thread shows in the percentiles); None: ``--no-state``."""
+    cost on the decoding thread shows in the percentiles); None: ``--no-state``. ``switch``: a control stream
+    switches the stratum twice a second."""
     name = f"lat-{uuid.uuid4().hex[:8]}"
     chunk = max(1, round(srate / 100))  # ~10 ms chunks, like most amplifiers
     ready = mp.Event()
@@ -128,10 +146,16 @@ def pipeline_latency(channels: int, srate: float, seconds: float, missing: int =
     run = subprocess.Popen(
         [str(Path(sys.executable).parent / "bci-stream"), "run", "--source", f"lsl:source_id={name}-src",
          "--name", name, "--duration", str(seconds), "-q", "--model", model or LAYOUT[channels],
-         *(["--no-state"] if state is None else ["--state-dir", state, "--checkpoint", "1"])],
+         *(["--no-state"] if state is None else ["--state-dir", state, "--checkpoint", "1"]),
+         *(["--participant", "P", "--session", "1", "--control", f"{name}-ctl"] if switch else [])],
         stderr=subprocess.PIPE, text=True,
     )
+    switching = threading.Thread(target=switch_strata, args=(f"{name}-ctl", 0.5, lambda: run.poll() is not None))
+    if switch:
+        switching.start()
     lat = receive(f"{name}-labels", lambda k: run.poll() is not None)
+    if switch:
+        switching.join()
     err = run.communicate()[1]
     src.terminate()
     src.join()
@@ -143,23 +167,25 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--configs", default="32x128,62x200,62x1000,62x1000-12,62x1000+state",
                     help="CHANNELSxRATE, -N: N channels missing (interpolated), +state: statistics saved, "
-                         "checkpointed every second, +pop: a population model pooled in")
+                         "checkpointed every second, +switch: the stratum switched twice a second by a control "
+                         "stream, +pop: a population model pooled in")
     args = ap.parse_args()
     fl = floor()
     f50, f99 = np.median(fl) * 1e3, np.percentile(fl, 99) * 1e3
     rows = []
     for cfg in args.configs.split(","):
         cfg, *extras = cfg.split("+")
-        state, pop = "state" in extras, "pop" in extras
+        state, pop, switch = "state" in extras, "pop" in extras, "switch" in extras
         ch, rate = cfg.split("x")
         rate, _, missing = rate.partition("-")
         with tempfile.TemporaryDirectory() as folder:
             model = with_population(LAYOUT[int(ch)], folder) if pop else None
             lat, err = pipeline_latency(int(ch), float(rate), args.seconds, int(missing or 0),
-                                        str(Path(folder) / "state") if state else None, model)
+                                        str(Path(folder) / "state") if state else None, model, switch)
         stages = [line.strip() for line in err.splitlines() if " p50 " in line]
         rows.append((f"{ch} ch @ {rate} Hz" + (f", {missing} interp." if missing else "")
-                     + (", checkpoints 1/s" if state else "") + (", population model" if pop else ""), lat, stages))
+                     + (", checkpoints 1/s" if state else "") + (", 2 switches/s" if switch else "")
+                     + (", population model" if pop else ""), lat, stages))
     print(f"\nSample -> label latency through LSL, 1 s windows, 100 ms hop, {args.seconds:g} s per row\n")
     w = max(28, *(len(label) for label, _, _ in rows))
     print(f"{'configuration':<{w}} {'labels':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'p50/floor':>10} {'p99/floor':>10}")

@@ -6,6 +6,7 @@ import json
 import logging
 import re
 import signal
+import threading
 import time
 
 import numpy as np
@@ -134,6 +135,25 @@ def test_non_finite_statistics_are_never_saved(tmp_path, caplog):
     assert [r.getMessage() for r in caplog.records if "not finite" in r.getMessage()] == [
         f"statistics of stratum P/1 are not finite: not saved, {tmp_path / 'P__1.json'} keeps the last good ones"]
     assert json.loads((tmp_path / "P__1.json").read_text())["mean"] == [1.0, 1.0]
+
+
+def test_a_switch_never_waits_for_the_disk_and_no_queued_save_is_dropped(tmp_path):
+    """Before: a switch wrote (and fsynced) the stratum it left on the decoding thread, and the background
+    writer kept only the latest checkpoint, so it could not take over those saves."""
+    strata = Strata("A", "1")
+    step = strata.track(StratifiedNormalizer(2, state_dir=tmp_path, signature="s"))
+    every = Checkpoints(strata, every=0.0)
+    with strata._writing:  # the disk is busy: every write waits
+        for n, (participant, session) in enumerate([("B", "1"), ("C", "1"), ("A", "1")], start=2):
+            step(np.ones((n, 2)))
+            every()
+            switching = threading.Thread(target=strata.switch, args=(participant, session), daemon=True)
+            switching.start()
+            switching.join(5)
+            assert not switching.is_alive(), "the switch waited for the disk"
+    strata.close()
+    counts = {p.name: json.loads(p.read_text())["count"] for p in tmp_path.glob("*.json")}
+    assert counts == {"A__1.json": 2, "B__1.json": 3, "C__1.json": 4}
 
 
 def test_an_older_snapshot_never_overwrites_a_newer_save(tmp_path):
@@ -282,7 +302,9 @@ def test_a_save_rewrites_only_the_current_stratum(tmp_path):
     step = strata.track(StratifiedNormalizer(2, state_dir=tmp_path, signature="s"))
     step(np.ones((2, 2)))
     strata.switch("P", "2")
+    strata.save()  # writes the switch's queued save too
     left = (tmp_path / "P__1.json").stat().st_ino
+    assert json.loads((tmp_path / "P__1.json").read_text())["count"] == 2
     step(np.ones((3, 2)))
     strata.save()
     assert (tmp_path / "P__1.json").stat().st_ino == left
@@ -455,12 +477,14 @@ def test_checkpoints_write_the_current_stratum_when_due_on_their_own_thread(tmp_
         deadline = time.monotonic() + 5
         while not caplog.records and time.monotonic() < deadline:
             time.sleep(0.01)
-    assert re.fullmatch(r"checkpoint of stratum P/1 not written: \[Errno 20\] Not a directory: .*gone.*",
+    assert re.fullmatch(r"statistics of stratum P/1 not saved: \[Errno 20\] Not a directory: .*gone.*",
                         caplog.records[0].getMessage())
     # A daemon, so a run that dies without close() is not kept alive by it; named for thread dumps.
-    assert every._thread.daemon and every._thread.name == "bci-stream checkpoints"
-    every.close()
-    assert not every._thread.is_alive()
+    assert strata._thread.daemon and strata._thread.name == "bci-stream saves"
+    n.state_dir = tmp_path
+    strata.close()
+    assert not strata._thread.is_alive()
+    assert json.loads(saved.read_text())["count"] == 6  # close saved what was left
 
 
 @pytest.mark.parametrize("one,other", [(("a__b", "c"), ("a", "b__c")), (("a_", "b"), ("a", "_b")),

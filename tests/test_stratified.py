@@ -1,4 +1,5 @@
 import json
+import time
 
 import numpy as np
 import pytest
@@ -216,6 +217,9 @@ def test_strata_save_the_stratum_they_leave_and_read_any_stratum(tmp_path, rng):
     for step in steps:
         step(rng.normal(size=(3, 2)))
     strata.switch("B", "1")
+    deadline = time.monotonic() + 5  # written by the background writer
+    while not (tmp_path / "A__1.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert [p.name for p in tmp_path.iterdir()] == ["A__1.json"]  # the stratum left, and only it
     assert strata.stats(("A", "1"), which=1).count == 3 and strata.stats(which=1).count == 0
     assert strata.stats(which=2) is None

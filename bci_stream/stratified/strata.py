@@ -31,6 +31,12 @@ class Strata:
         self._writing = threading.Lock()
         self._taken = 0  # snapshots taken; a file is never overwritten by an older snapshot than it holds
         self._written: dict[Path, int] = {}
+        # Saves queued for the background writer, newest per file: a file's newer state replaces its older one,
+        # another stratum's file is never dropped, so the queue is bounded by the strata of the run.
+        self._queued: dict[Path, tuple[int, dict]] = {}
+        self._wake = threading.Condition()
+        self._closed = False
+        self._thread: threading.Thread | None = None
 
     @property
     def key(self) -> Stratum:
@@ -49,31 +55,78 @@ class Strata:
         return Step(self, normalizer)
 
     def switch(self, participant, session) -> None:
-        """Save the current stratum, then continue in another; its saved statistics resume if present."""
-        self.save()
+        """Queue the current stratum's save, then continue in another; its saved statistics resume if present.
+        The save is written in the background: a switch costs the decoding thread a copy, not an fsync."""
+        self.save_later()
         self._key = stratum_key(participant, session)
         for n in self._tracked:
             n.stats(self._key)
 
+    def save_later(self) -> None:
+        """Copy the current stratum's statistics now (cheap: no file is touched) and write them atomically on
+        the background writer. Only the current stratum can have changed since it was last saved: a switch
+        saves the stratum it leaves."""
+        snapshot = self.snapshot()
+        if not snapshot:
+            return
+        with self._wake:
+            self._queued.update(snapshot)
+            self._wake.notify()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._write_queued, name="bci-stream saves", daemon=True)
+            self._thread.start()
+
     def save(self) -> None:
-        """Persist the current stratum where a state folder is set. Only the current one can have changed since
-        it was last saved: a switch saves the stratum it leaves."""
-        self.write(self.snapshot())
+        """Persist the current stratum and every save still queued, on this thread (raising what fails)."""
+        failed = self.write({**self._take_queued(), **self.snapshot()})
+        if failed:
+            raise failed[0][1]
 
-    def snapshot(self) -> tuple[int, list[tuple[Path, dict]]]:
-        """What ``save`` writes, copied (cheap: no file is touched), for :meth:`write` on any thread."""
+    def close(self) -> None:
+        """Let a write under way finish, stop the background writer, then save what is left on this thread."""
+        with self._wake:
+            self._closed = True
+            self._wake.notify()
+        if self._thread is not None:
+            self._thread.join()
+        self.save()
+
+    def _take_queued(self) -> dict[Path, tuple[int, dict]]:
+        with self._wake:
+            queued, self._queued = self._queued, {}
+        return queued
+
+    def _write_queued(self) -> None:
+        while True:
+            with self._wake:
+                while not self._queued and not self._closed:
+                    self._wake.wait()
+                if self._closed:
+                    return
+            for stratum, e in self.write(self._take_queued()):
+                log.warning("statistics of stratum %s not saved: %s", stratum, e)
+
+    def snapshot(self) -> dict[Path, tuple[int, dict]]:
+        """The current stratum's files and states, copied now and numbered, for :meth:`write` on any thread."""
         self._taken += 1
-        return self._taken, [s for n in self._tracked if n.state_dir is not None for s in n.snapshot([self._key])]
+        return {path: (self._taken, state)
+                for n in self._tracked if n.state_dir is not None for path, state in n.snapshot([self._key])}
 
-    def write(self, snapshot: tuple[int, list[tuple[Path, dict]]]) -> None:
-        """Write a snapshot's files atomically, skipping any a newer snapshot already wrote (a checkpoint
-        written in the background may finish after a switch saved the same stratum)."""
-        taken, states = snapshot
+    def write(self, snapshot: dict[Path, tuple[int, dict]]) -> list[tuple[str, OSError]]:
+        """Write each file atomically, skipping any a newer snapshot already wrote (the background writer may
+        hold an older one while ``save`` writes); returns the failures as (stratum, error)."""
+        failed = []
         with self._writing:
-            for path, state in states:
-                if self._written.get(path, 0) < taken:
+            for path, (taken, state) in snapshot.items():
+                if self._written.get(path, 0) >= taken:
+                    continue
+                try:
                     write_state(path, state)
+                except OSError as e:
+                    failed.append(("/".join(state["stratum"]), e))
+                else:
                     self._written[path] = taken
+        return failed
 
     def warming_up(self) -> bool:
         """The one warm-up rule: the first statistics still lean more on their prior than on the stratum."""
@@ -116,48 +169,16 @@ class Step:
 
 class Checkpoints:
     """A pipeline hook that saves the current stratum every ``every`` seconds of wall time, so a killed run
-    loses at most one interval. Statistics are copied on the decoding thread and written (fsync, rename) on
-    a background one; a snapshot not yet written when the next is taken is replaced, so a slow disk never
-    queues work."""
+    loses at most one interval. Written by the strata's background writer, so a slow disk never holds up
+    decoding."""
 
     def __init__(self, strata: Strata, every: float):
         self.strata, self.every = strata, every
         self._due = time.monotonic() + every
-        self._pending: tuple | None = None
-        self._closed = False
-        self._wake = threading.Condition()
-        self._thread: threading.Thread | None = None
 
     def __call__(self, chunk=None) -> None:
         now = time.monotonic()
         if now < self._due:
             return
         self._due = now + self.every
-        snapshot = self.strata.snapshot()
-        with self._wake:
-            self._pending = snapshot
-            self._wake.notify()
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._write, name="bci-stream checkpoints", daemon=True)
-            self._thread.start()
-
-    def _write(self) -> None:
-        while True:
-            with self._wake:
-                while self._pending is None and not self._closed:
-                    self._wake.wait()
-                if self._closed:
-                    return
-                snapshot, self._pending = self._pending, None
-            try:
-                self.strata.write(snapshot)
-            except OSError as e:
-                log.warning("checkpoint of stratum %s/%s not written: %s", *self.strata.key, e)
-
-    def close(self) -> None:
-        """Stop checkpointing (what is pending is dropped: the final save follows) and wait for a write under way."""
-        with self._wake:
-            self._closed = True
-            self._wake.notify()
-        if self._thread is not None:
-            self._thread.join()
+        self.strata.save_later()
