@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Iterator
 
@@ -48,7 +49,9 @@ class BrainFlowSource(Source):
     """Polls the board every ``poll`` seconds; BrainFlow's UNIX timestamps are mapped to the LSL clock.
 
     On a BrainFlow error or ``stall`` s without data the session is released, prepared and started again,
-    with backoff (``BACKOFF_FIRST``); empty chunks keep coming meanwhile, so the run stays stoppable.
+    with backoff (``BACKOFF_FIRST``); empty chunks keep coming meanwhile, so the run stays stoppable. Each try
+    runs on a thread of its own: a board that is away can block ``prepare_session`` for as long as its driver
+    waits (a Bluetooth scan, a serial or network timeout).
     """
 
     def __init__(self, board: str = "synthetic", poll: float = 0.02, stall: float = STALL, **params):
@@ -91,6 +94,7 @@ class BrainFlowSource(Source):
         )
         self._empty = Chunk(np.empty((0, len(self.eeg_rows)), np.float32), np.empty(0))
         self._tries = 0
+        self._trying: threading.Thread | None = None
         self._open = True
 
     @classmethod
@@ -142,15 +146,32 @@ class BrainFlowSource(Source):
                     return
             self._tries += 1
             log.warning("%s: reconnecting, try %d", self.info.name, self._tries)
-            try:
-                self._release()
-                self.board.prepare_session()
-                self.board.start_stream(BUFFER)
-            except BrainFlowError as e:
-                log.warning("%s: try %d failed: %s; next try in %g s", self.info.name, self._tries, e, self._backoff())
+            failed: list[BrainFlowError] = []
+            self._trying = threading.Thread(target=self._restart, args=(failed,), daemon=True,
+                                            name=f"{self.info.name} reconnect")
+            self._trying.start()
+            while self._open and self._trying.is_alive():
+                yield self._empty
+                self._trying.join(self.poll)
+            if not self._open:
+                return
+            self._trying = None
+            if failed:
+                log.warning("%s: try %d failed: %s; next try in %g s", self.info.name, self._tries, failed[0],
+                            self._backoff())
             else:
                 log.warning("%s: reconnected at try %d", self.info.name, self._tries)
                 return
+
+    def _restart(self, failed: list) -> None:
+        from brainflow.board_shim import BrainFlowError
+
+        try:
+            self._release()
+            self.board.prepare_session()
+            self.board.start_stream(BUFFER)
+        except BrainFlowError as e:
+            failed.append(e)
 
     def _backoff(self) -> float:
         return min(BACKOFF_FIRST * 2 ** min(self._tries - 1, 16), BACKOFF_MAX)
@@ -167,6 +188,12 @@ class BrainFlowSource(Source):
             self.board.release_session()
 
     def close(self) -> None:
-        if self._open:
-            self._open = False
-            self._release()
+        if not self._open:
+            return
+        self._open = False
+        if self._trying is not None and self._trying.is_alive():
+            # The board is the try's until its driver returns; releasing it beside a prepare is not safe.
+            log.warning("%s: closed while reconnection try %d was still under way; the board is left to it",
+                        self.info.name, self._tries)
+            return
+        self._release()

@@ -3,6 +3,8 @@ prepares and starts the session again, with backoff, logging every try, and keep
 so a run stays stoppable. Real BrainFlow, no mocks."""
 
 import logging
+import os
+import threading
 import time
 
 import numpy as np
@@ -11,6 +13,7 @@ from brainflow.board_shim import BoardShim
 from brainflow.data_filter import DataFilter
 
 from bci_stream.sources import SourceError, open_source
+from conftest import cli, stop
 
 
 class _Log(logging.Handler):
@@ -121,6 +124,57 @@ def test_closing_while_backing_off_ends_at_once_and_releases_nothing_twice(watch
         it.close()  # the run stopped mid-backoff; leaving the with block closes the source
     assert not src.board.is_prepared()
     assert not [m for m in watched.messages() if "try 2" in m]
+
+
+def test_a_try_that_blocks_in_the_driver_leaves_the_run_stoppable(watched, recording):
+    """A board that is away can block prepare_session (a Bluetooth scan, a serial timeout). Here the playback
+    board's file is a FIFO no one writes, so opening it blocks for real. Before: the try ran on the run's thread,
+    which then hung in BrainFlow, deaf to SIGTERM and --duration."""
+    with open_source(f"brainflow:playback_file_board?file={recording}&master_board=-1&stall=1") as src:
+        it = src.chunks()
+        _pull(it, watched, _samples(10))
+        recording.rename(recording.with_suffix(".away"))
+        os.mkfifo(recording)
+        src.board.release_session()
+        pulled = []
+        puller = threading.Thread(target=lambda: pulled.append(_pull(
+            it, watched, lambda got: any("try 1" in m for m in watched.messages()) and len(got) >= 200)), daemon=True)
+        try:
+            puller.start()
+            puller.join(30)
+            assert not puller.is_alive(), f"the run's thread blocked in the try; log: {watched.messages()}"
+            assert pulled[0][1] >= 190 and not [m for m in watched.messages() if "failed" in m or "reconnected" in m]
+            assert src._trying.is_alive()  # the try is still blocked in BrainFlow
+            it.close()
+        finally:  # let the try's open() return (a writer comes and goes), whatever happened
+            writer = os.open(recording, os.O_WRONLY | os.O_NONBLOCK)
+            os.close(writer)
+    assert "brainflow-playback_file_board: closed while reconnection try 1 was still under way; the board is left " \
+           "to it" in watched.messages()
+    src._trying.join(10)
+    assert not src._trying.is_alive()
+    if src.board.is_prepared():
+        src.board.release_session()
+
+
+def test_duration_ends_a_run_while_a_try_blocks(uid, tmp_path):
+    """End to end: a 4-s recording plays out, the board stalls, and its try blocks on the FIFO put in the file's
+    place. Before: the try blocked the run's thread, so `--duration 9` never ended it (a signal did, by
+    interrupting the open; a driver's own wait need not be interruptible)."""
+    path = tmp_path / "rec.csv"
+    DataFilter.write_file(np.random.default_rng(0).standard_normal((BoardShim.get_num_rows(-1), 250 * 4)), str(path), "w")
+    run = cli("run", "--source", f"brainflow:playback_file_board?file={path}&master_board=-1&stall=1",
+              "--name", uid, "--no-state", "--duration", "9")
+    try:
+        while "running model" not in (line := run.stderr.readline()):
+            assert line and run.poll() is None, run.stderr.read()
+        path.rename(path.with_suffix(".away"))
+        os.mkfifo(path)
+        _, err = run.communicate(timeout=30)
+        assert "reconnecting, try 1" in err and "closed while reconnection try 1 was still under way" in err, err
+        assert run.returncode == 0 and "done:" in err, err
+    finally:
+        stop(run)  # the FIFO's only reader goes with it
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "x", "nan", "inf", ""])
