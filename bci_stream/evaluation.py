@@ -84,9 +84,8 @@ def folds(fset: FeatureSet, protocol: str, k: int, seed: int):
         trial = getattr(fset, "trial", None)
         if trial is None:
             raise ValueError("kfold needs the trial of every window; these features carry none")
-        keys = np.char.add(np.char.add(fset.participant.astype(str), "/"), np.char.add(fset.session.astype(str), "/" + trial.astype(str)))
-        uniq, inv = np.unique(keys, return_inverse=True)
-        fold_of = np.random.default_rng(seed).permutation(len(uniq)) % k
+        inv = stratum_ids(fset.participant, fset.session, trial)
+        fold_of = np.random.default_rng(seed).permutation(inv.max() + 1) % k
         for f in range(k):
             yield f"fold{f + 1}", fold_of[inv] == f
     else:

@@ -78,8 +78,7 @@ def clip_seconds(fset: FeatureSet) -> float:
     it by +0.2 points)."""
     if fset.trial is None:
         return MIN_PRIOR_SECONDS
-    trials = stratum_ids(fset.participant, np.char.add(np.char.add(fset.session.astype(str), "\x1f"),
-                                                       fset.trial.astype(str)))
+    trials = stratum_ids(fset.participant, fset.session, fset.trial)
     windows = float(np.median(np.bincount(trials)))
     return max(MIN_PRIOR_SECONDS, fset.window + (windows - 1) * fset.hop)
 
@@ -89,8 +88,12 @@ def natural_key(name: str) -> list:
     return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", name) if part]
 
 
-def stratum_ids(participant: np.ndarray, session: np.ndarray) -> np.ndarray:
-    keys = np.char.add(np.char.add(participant.astype(str), "\x1f"), session.astype(str))
+def stratum_ids(participant: np.ndarray, session: np.ndarray, *more: np.ndarray) -> np.ndarray:
+    """One integer per distinct (participant, session, ...) of each row. The names are joined with a character
+    no name holds, so ("a/b", "c") and ("a", "b/c") stay apart."""
+    keys = participant.astype(str)
+    for column in (session, *more):
+        keys = np.char.add(np.char.add(keys, "\x1f"), column.astype(str))
     return np.unique(keys, return_inverse=True)[1]
 
 

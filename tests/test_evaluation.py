@@ -232,6 +232,18 @@ def test_folds_come_in_natural_order_and_k_fold_follows_its_seed():
         list(folds(dataclasses.replace(fset, trial=None), "kfold", 3, seed=0))
 
 
+def test_k_fold_keeps_apart_trials_whose_names_join_alike():
+    """Before: kfold joined the names with "/", so trial 1 of participant "a/b", session "c" and trial 1 of
+    participant "a", session "b/c" were one trial, always in one fold."""
+    fset = build_features(_trials(["1"]), 6, LAYOUTS["seed62"].classes, "de", 1.0, 2.0, quiet=True)
+    half = len(fset.y) // 2
+    two = dataclasses.replace(fset, participant=np.array(["a/b"] * half + ["a"] * (len(fset.y) - half)),
+                              session=np.array(["c"] * half + ["b/c"] * (len(fset.y) - half)),
+                              trial=np.ones(len(fset.y), int))
+    masks = list(dict(folds(two, "kfold", 2, seed=0)).values())  # two trials, two folds: one each
+    assert sorted(int(m.sum()) for m in masks) == sorted([half, len(fset.y) - half])
+
+
 def test_accuracy_curve_bins_scored_windows_by_time_since_session_start(monkeypatch):
     monkeypatch.setattr("bci_stream.evaluation.CURVE_BIN", 10.0)
     # (seconds since session start, predicted, true), out of order; by hand: bin 0 holds t 0.5, 9.9 (1 of 2 right),
