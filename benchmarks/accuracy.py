@@ -16,7 +16,6 @@ import functools
 import json
 import os
 import time
-import zlib
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -26,7 +25,7 @@ import torch
 from bci_stream import registry
 from bci_stream.batch import relabel_trials, select_classes
 from bci_stream.datasets.synthetic import write_seed_folder
-from bci_stream.devices.synthetic import DIFFICULTY
+from bci_stream.devices.synthetic import DIFFICULTY, preset_tag
 from bci_stream.evaluation import evaluate, format_report
 from bci_stream.featurecache import feature_set
 from bci_stream.progress import Progress
@@ -117,11 +116,8 @@ def main() -> None:
 
     fsets = {}
     for seed in seeds:
-        # a re-calibrated preset gets a folder of its own
-        knobs = json.dumps(DIFFICULTY[args.difficulty], sort_keys=True).encode()
-        hard = "" if args.difficulty == "easy" else f"-{args.difficulty}{zlib.crc32(knobs):08x}"
-        folder = (Path(args.data) / f"p{args.participants}-s{args.sessions}-t{args.trial_seconds:g}-seed{seed}{hard}"
-                  / "Preprocessed_EEG")
+        folder = (Path(args.data) / f"p{args.participants}-s{args.sessions}-t{args.trial_seconds:g}-seed{seed}-"
+                  f"{preset_tag(args.difficulty)}" / "Preprocessed_EEG")
         t0 = time.perf_counter()
         if not (folder / "label.mat").exists():
             write_seed_folder(folder, args.participants, args.sessions, args.trial_seconds, seed=seed,

@@ -41,7 +41,7 @@ import torch
 
 from bci_stream.batch import FeatureSet, build_features
 from bci_stream.datasets.synthetic import SEED_ORDER, synthetic_trials
-from bci_stream.devices.synthetic import DIFFICULTY, LAYOUTS
+from bci_stream.devices.synthetic import DIFFICULTY, LAYOUTS, preset_tag
 from bci_stream.pipeline import Pipeline
 from bci_stream.stream import StreamInfo
 from bci_stream.training import TrainSettings, natural_key, normalize_inputs, predict, stratum_ids, train_bundle
@@ -59,7 +59,7 @@ def _features(participant: int, difficulty: str, sessions: int, trial_seconds: f
 
 def dataset(args) -> FeatureSet:
     """Every participant's DE features at a 1-s hop, from the cache or generated (one process per participant)."""
-    key = f"{args.difficulty}-p{args.participants}-s{args.sessions}-t{args.trial_seconds:g}-seed{args.seed}"
+    key = f"{preset_tag(args.difficulty)}-p{args.participants}-s{args.sessions}-t{args.trial_seconds:g}-seed{args.seed}"
     path = Path(args.cache) / f"{key}.npz"
     if path.exists():
         with np.load(path) as z:

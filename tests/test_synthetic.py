@@ -104,7 +104,7 @@ def rms(a):
 
 
 @pytest.mark.parametrize("off", [{}, {"difficulty": "easy"}, {"effect": 1.0}, {"person_pattern": 0}, {"drift": 0},
-                                 {"session_scale": 1}, {"clip_variation": 0}, {"clip_arousal": 0}])
+                                 {"session_scale": 1}, {"clip_variation": 0}, {"clip_arousal": 0}, {"spread": 1}])
 def test_each_knob_off_gives_the_easy_bytes(off):
     import hashlib
 
@@ -195,6 +195,33 @@ def test_clip_variation_makes_clips_of_one_class_differ():
     # The pattern's own size differs by person (x uniform 0.8-1.2): 1 on average.
     unit, v = np.sqrt(np.mean(emotion_pattern(SEED62) ** 2)), 1.0
     assert 0.6 < np.sqrt(clip_spread(v) - clip_spread(0.0)) / (2 * np.sqrt(2) * v * unit) < 1.3
+
+
+def test_spread_scales_the_departures_between_classes_people_and_sessions():
+    """Same noise draws, spread 0.5 against 1: each log band power difference (positive - negative clip of one
+    person; person 1 - person 2; session 1 - session 2, each a same-class clip) halves, fitted over bands x
+    channels by least squares (numpy on the EEG). The drift, strong here, halves too."""
+    def lp(s, p, session=1):
+        x, _ = SyntheticEEG(participant=p, session=session, trial_seconds=60, schedule=[0, 2], spread=s,
+                            session_scale=4.0, drift=1.0, **QUIET).generate(200 * 120)
+        return log_band_power(x[: 200 * 60]), log_band_power(x[200 * 60 :])
+    for pair in (lambda s: lp(s, 1)[1] - lp(s, 1)[0], lambda s: lp(s, 1)[0] - lp(s, 2)[0],
+                 lambda s: lp(s, 1)[0] - lp(s, 1, session=2)[0]):
+        full, half = pair(1.0).ravel(), pair(0.5).ravel()
+        assert 0.4 < np.dot(full, half) / np.dot(full, full) < 0.55
+
+
+def test_the_seed_preset_stays_at_a_headsets_microvolts():
+    """Before: spread 1, and the preset's band amplitudes walked 10-100x beyond EEG's (median RMS 226-1559 uV), so
+    the live path's amplitude rule (150 uV on half the channels) took 60 % of its windows for artifacts."""
+    from scipy import signal
+
+    sos = signal.butter(4, (1, 40), "bandpass", fs=200, output="sos")
+    x, _ = SyntheticEEG(participant=1, seed=2, difficulty="seed", trial_seconds=60).generate(200 * 60 * 15)
+    x = signal.sosfilt(sos, x.astype(float), axis=0)[400:]
+    windows = np.abs(x[: len(x) // 200 * 200].reshape(-1, 200, x.shape[1])).max(axis=1)
+    assert ((windows > 150).mean(axis=1) >= 0.5).sum() == 0
+    assert np.median(np.sqrt(np.mean(x**2, axis=0))) < 40
 
 
 def test_clip_arousal_sets_neutral_apart_off_the_valence_axis():
