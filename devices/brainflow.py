@@ -133,8 +133,6 @@ class BrainFlowSource(Source):
 
     def _reconnect(self, why: str) -> Iterator[Chunk]:
         """Release, prepare and start the session until it works or the source is closed; each try is logged."""
-        from brainflow.board_shim import BrainFlowError
-
         log.warning("%s: %s; reconnecting", self.info.name, why)
         while self._open:
             if self._tries:  # tries since data last came; a board that fails again at once is backed off from too
@@ -146,7 +144,7 @@ class BrainFlowSource(Source):
                     return
             self._tries += 1
             log.warning("%s: reconnecting, try %d", self.info.name, self._tries)
-            failed: list[BrainFlowError] = []
+            failed: list = []  # the try's BrainFlowError, if it failed
             self._trying = threading.Thread(target=self._restart, args=(failed,), daemon=True,
                                             name=f"{self.info.name} reconnect")
             self._trying.start()
