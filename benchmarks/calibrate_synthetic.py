@@ -53,8 +53,9 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def knobs(effect: float, scale: float, arousal: float, spread: float) -> dict:
+def knobs(effect: float, scale: float, arousal: float, spread: float, artifact_rate: float) -> dict:
     return {"effect": round(effect, 3), "session_scale": DIFFICULTY["seed"]["session_scale"], "spread": spread,
+            "artifact_rate": artifact_rate,
             "clip_arousal": round(arousal, 3), **{k: round(v * scale, 4) for k, v in BASE.items()}}
 
 
@@ -102,7 +103,7 @@ def search(args) -> dict:
     for step in range(steps):
         if points:
             x = dict(zip(STEER, points[step], strict=True))
-        kv = knobs(**x, spread=args.spread)
+        kv = knobs(**x, spread=args.spread, artifact_rate=args.artifact_rate)
         log(f"search step {step + 1}/{steps}: {kv}")
         acc = measure(kv, args.search_participants, args.search_sessions, 4.0, args.seed, args.epochs, live_pass=False)
         tried.append((dict(x), acc))
@@ -121,7 +122,7 @@ def search(args) -> dict:
                 (x0, a0), (x1, a1) = tried[-2:]
                 x[k] = secant(x0[k], a0[figure], x1[k], a1[figure], TARGETS[figure], kind)
     best = min(tried, key=lambda t: sum(abs(t[1][k] - TARGETS[k]) for k in TARGETS))
-    return knobs(**best[0], spread=args.spread)
+    return knobs(**best[0], spread=args.spread, artifact_rate=args.artifact_rate)
 
 
 def main() -> None:
@@ -137,6 +138,8 @@ def main() -> None:
     ap.add_argument("--points", help="evaluate these EFFECT,SCALE,AROUSAL points (';'-separated) instead of searching")
     ap.add_argument("--spread", type=float, default=DIFFICULTY["seed"]["spread"],
                     help="the generator's spread while searching (not searched; see the module's docstring)")
+    ap.add_argument("--artifact-rate", type=float, default=DIFFICULTY["seed"]["artifact_rate"],
+                    help="the generator's artifact_rate while searching (not searched)")
     ap.add_argument("--tolerance", type=float, default=0.03)
     ap.add_argument("--epochs", type=int, default=100)
     ap.add_argument("--confirm-only", action="store_true", help="skip the search: confirm the presets as they are")

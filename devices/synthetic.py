@@ -83,9 +83,9 @@ def emotion_pattern(channels) -> np.ndarray:
 #: points, 3-class batch is 10 points low (README).
 DIFFICULTY = {
     "easy": {"effect": 1.0, "person_pattern": 0.0, "drift": 0.0, "session_scale": 1.0, "clip_variation": 0.0,
-             "clip_arousal": 0.0, "spread": 1.0},
+             "clip_arousal": 0.0, "spread": 1.0, "artifact_rate": 1.0},
     "seed": {"effect": 4.75, "person_pattern": 1.75, "drift": 0.175, "session_scale": 2.0, "clip_variation": 1.75,
-             "clip_arousal": 0.05, "spread": 0.3},
+             "clip_arousal": 0.05, "spread": 0.3, "artifact_rate": 1.0},
 }
 
 
@@ -125,6 +125,10 @@ class SyntheticEEG:
       knobs are calibrated on features, which see only proportions (one second of DE averages over 310 features);
       this one keeps the EEG itself in microvolts real headsets give, so that the live path's amplitude-based
       artifact rule meets what it would meet in a lab.
+    - ``artifact_rate``: multiplies how often blinks (15 a minute at 1, a resting person's rate) and muscle bursts
+      (3 a minute) come, where ``blinks`` and ``muscle`` leave them on. People watching a film blink about half as
+      often as at rest. Their sizes are in microvolts and do not follow ``spread``: at EEG-sized amplitudes these
+      events, not the emotion knobs, decide a good part of the windows.
     """
 
     def __init__(self, layout: str = "seed62", participant=1, session=1, seed: int = 0, srate: float | None = None,
@@ -132,7 +136,8 @@ class SyntheticEEG:
                  line_noise: float | None = 50.0, block_seconds: float = 0.02, effect: float | None = None,
                  storms: float = 0.0, difficulty: str = "easy", person_pattern: float | None = None,
                  drift: float | None = None, session_scale: float | None = None,
-                 clip_variation: float | None = None, clip_arousal: float | None = None, spread: float | None = None):
+                 clip_variation: float | None = None, clip_arousal: float | None = None, spread: float | None = None,
+                 artifact_rate: float | None = None):
         if layout not in LAYOUTS:
             raise SourceError(f"unknown synthetic layout {layout!r}; known: {', '.join(LAYOUTS)}")
         self.layout = L = LAYOUTS[layout]
@@ -154,12 +159,14 @@ class SyntheticEEG:
         if difficulty not in DIFFICULTY:
             raise SourceError(f"unknown synthetic difficulty {difficulty!r}; known: {', '.join(DIFFICULTY)}")
         given = {"effect": effect, "person_pattern": person_pattern, "drift": drift, "session_scale": session_scale,
-                 "clip_variation": clip_variation, "clip_arousal": clip_arousal, "spread": spread}
+                 "clip_variation": clip_variation, "clip_arousal": clip_arousal, "spread": spread,
+                 "artifact_rate": artifact_rate}
         self.knobs = {k: float(DIFFICULTY[difficulty][k] if v is None else v) for k, v in given.items()}
         for k, v in self.knobs.items():
             if not 0 <= v < float("inf"):
                 raise SourceError(f"synthetic {k} must be a number >= 0, got {v}")
-        effect, person_pattern, drift, session_scale, clip_variation, clip_arousal, spread = self.knobs.values()
+        effect, person_pattern, drift, session_scale, clip_variation, clip_arousal, spread, rate = self.knobs.values()
+        self._blink_rate, self._muscle_rate = 0.25 * rate, 0.05 * rate  # per second
 
         prng = np.random.default_rng(_seed(seed, "participant", self.participant))
         srng = np.random.default_rng(_seed(seed, "session", self.participant, self.session))
@@ -297,10 +304,10 @@ class SyntheticEEG:
             rng = np.random.default_rng(self._event_seed + [self._events_until // sec])
             start = self._events_until
             if self.blinks:
-                for _ in range(rng.poisson(0.25)):
+                for _ in range(rng.poisson(self._blink_rate)):
                     self._events.append(("blink", start + int(rng.integers(sec)), round(0.3 * self.srate), rng.uniform(0.6, 1.4)))
             if self.muscle:
-                for _ in range(rng.poisson(0.05)):
+                for _ in range(rng.poisson(self._muscle_rate)):
                     length = round(rng.uniform(0.5, 1.5) * self.srate)
                     self._events.append(("muscle", start + int(rng.integers(sec)), length, rng.uniform(0.5, 1.5)))
             if self.storms:
@@ -341,7 +348,8 @@ def _flag(v: str) -> bool:
 
 class SyntheticSource(Source):
     """``synthetic:LAYOUT[?participant=P&session=S&seed=N&srate=HZ&realtime=1&trial=SEC&blinks=1&muscle=1&line=50&storms=0
-    &difficulty=easy&effect=&person_pattern=&drift=&session_scale=&clip_variation=&clip_arousal=&spread=]`` (knobs:
+    &difficulty=easy&effect=&person_pattern=&drift=&session_scale=&clip_variation=&clip_arousal=&spread=
+    &artifact_rate=]`` (knobs:
     ``SyntheticEEG``).
 
     Sample ``i`` is stamped ``t0 + (i + 1) / srate`` in the LSL clock and, in real
@@ -361,7 +369,8 @@ class SyntheticSource(Source):
         conv = {"participant": str, "session": str, "seed": int, "srate": float, "trial": float,
                 "realtime": _flag, "blinks": _flag, "muscle": _flag, "line": lambda v: None if v in ("", "0", "off") else float(v),
                 "storms": float, "difficulty": str, "effect": float, "person_pattern": float, "drift": float,
-                "session_scale": float, "clip_variation": float, "clip_arousal": float, "spread": float}
+                "session_scale": float, "clip_variation": float, "clip_arousal": float, "spread": float,
+                "artifact_rate": float}
         unknown = set(params) - set(conv)
         if unknown:
             raise SourceError(f"synthetic source {spec!r}: unknown option(s) {sorted(unknown)}; known: {', '.join(conv)}")

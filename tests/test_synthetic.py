@@ -104,7 +104,8 @@ def rms(a):
 
 
 @pytest.mark.parametrize("off", [{}, {"difficulty": "easy"}, {"effect": 1.0}, {"person_pattern": 0}, {"drift": 0},
-                                 {"session_scale": 1}, {"clip_variation": 0}, {"clip_arousal": 0}, {"spread": 1}])
+                                 {"session_scale": 1}, {"clip_variation": 0}, {"clip_arousal": 0}, {"spread": 1},
+                                 {"artifact_rate": 1}])
 def test_each_knob_off_gives_the_easy_bytes(off):
     import hashlib
 
@@ -222,6 +223,29 @@ def test_the_seed_preset_stays_at_a_headsets_microvolts():
     windows = np.abs(x[: len(x) // 200 * 200].reshape(-1, 200, x.shape[1])).max(axis=1)
     assert ((windows > 150).mean(axis=1) >= 0.5).sum() == 0
     assert np.median(np.sqrt(np.mean(x**2, axis=0))) < 40
+
+
+def test_artifact_rate_sets_how_often_blinks_and_muscle_bursts_come():
+    """Counted on the EEG over 15 minutes (scipy, the 32-channel layout for speed): blinks as Fp1's 0.5-4 Hz swings
+    past 50 uV (its 99th percentile without them is 8 uV), muscle bursts as stretches where T7's 25-55 Hz power
+    is 10x its median. At 1, 15 blinks and 3 bursts a minute (Poisson draws, and blinks that overlap count once); at
+    0.5 about half as many; at 0 none."""
+    from scipy import signal
+
+    def count(rate):
+        g = SyntheticEEG("deap32", participant=1, seed=4, effect=0.0, line_noise=None, artifact_rate=rate)
+        x, _ = g.generate(128 * 60 * 15)
+        fp1, t7 = x[:, DEAP32.index("FP1")].astype(float), x[:, DEAP32.index("T7")].astype(float)
+        slow = signal.sosfiltfilt(signal.butter(2, (0.5, 4), "bandpass", fs=128, output="sos"), fp1)
+        fast = signal.sosfiltfilt(signal.butter(4, (25, 55), "bandpass", fs=128, output="sos"), t7)
+        power = np.convolve(fast**2, np.ones(64) / 64, "same")
+        crossings = lambda above: int(np.sum(np.diff(above.astype(int)) == 1))
+        return crossings(slow > 50), crossings(power > 10 * np.median(power))
+
+    (b1, m1), (b_half, m_half), (b0, m0) = count(1.0), count(0.5), count(0.0)
+    assert 15 * 15 * 0.6 < b1 < 15 * 15 * 1.2 and 3 * 15 * 0.5 < m1 < 3 * 15 * 1.4, (b1, m1)
+    assert 0.35 < b_half / b1 < 0.65 and 0.25 < m_half / m1 < 0.75, (b_half, m_half)
+    assert b0 == 0 and m0 == 0
 
 
 def test_clip_arousal_sets_neutral_apart_off_the_valence_axis():
