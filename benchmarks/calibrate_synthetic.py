@@ -47,15 +47,17 @@ from bci_stream.training import TrainSettings
 TARGETS = {(3, "stratified"): 0.796, (3, "batch"): 0.662, (2, "stratified"): 0.916, (2, "batch"): 0.847}
 #: Proportions of the within-class knobs that ``scale`` multiplies.
 BASE = {"person_pattern": 0.5, "clip_variation": 0.5, "drift": 0.05}
+#: Knobs set by hand, not searched (each has an option of its own; see the module's docstring).
+FIXED = ("spread", "artifact_rate", "muscle_uv")
 
 
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def knobs(effect: float, scale: float, arousal: float, spread: float, artifact_rate: float) -> dict:
-    return {"effect": round(effect, 3), "session_scale": DIFFICULTY["seed"]["session_scale"], "spread": spread,
-            "artifact_rate": artifact_rate,
+def knobs(effect: float, scale: float, arousal: float, **fixed: float) -> dict:
+    """The searched knobs with ``fixed`` ones (FIXED, not searched) and the preset's session_scale."""
+    return {"effect": round(effect, 3), "session_scale": DIFFICULTY["seed"]["session_scale"], **fixed,
             "clip_arousal": round(arousal, 3), **{k: round(v * scale, 4) for k, v in BASE.items()}}
 
 
@@ -95,6 +97,10 @@ def secant(x0: float, y0: float, x1: float, y1: float, target: float, kind: str)
     return float(max(min(max(x, lo), hi), 0.0))
 
 
+def fixed(args) -> dict:
+    return {k: getattr(args, k) for k in FIXED}
+
+
 def search(args) -> dict:
     x = {"effect": args.start_effect, "scale": args.start_scale, "arousal": args.start_arousal}
     tried = []
@@ -103,7 +109,7 @@ def search(args) -> dict:
     for step in range(steps):
         if points:
             x = dict(zip(STEER, points[step], strict=True))
-        kv = knobs(**x, spread=args.spread, artifact_rate=args.artifact_rate)
+        kv = knobs(**x, **fixed(args))
         log(f"search step {step + 1}/{steps}: {kv}")
         acc = measure(kv, args.search_participants, args.search_sessions, 4.0, args.seed, args.epochs, live_pass=False)
         tried.append((dict(x), acc))
@@ -122,7 +128,7 @@ def search(args) -> dict:
                 (x0, a0), (x1, a1) = tried[-2:]
                 x[k] = secant(x0[k], a0[figure], x1[k], a1[figure], TARGETS[figure], kind)
     best = min(tried, key=lambda t: sum(abs(t[1][k] - TARGETS[k]) for k in TARGETS))
-    return knobs(**best[0], spread=args.spread, artifact_rate=args.artifact_rate)
+    return knobs(**best[0], **fixed(args))
 
 
 def main() -> None:
@@ -136,10 +142,9 @@ def main() -> None:
                     help="multiple of BASE to start from")
     ap.add_argument("--start-arousal", type=float, default=DIFFICULTY["seed"]["clip_arousal"])
     ap.add_argument("--points", help="evaluate these EFFECT,SCALE,AROUSAL points (';'-separated) instead of searching")
-    ap.add_argument("--spread", type=float, default=DIFFICULTY["seed"]["spread"],
-                    help="the generator's spread while searching (not searched; see the module's docstring)")
-    ap.add_argument("--artifact-rate", type=float, default=DIFFICULTY["seed"]["artifact_rate"],
-                    help="the generator's artifact_rate while searching (not searched)")
+    for k in FIXED:
+        ap.add_argument(f"--{k.replace('_', '-')}", type=float, default=DIFFICULTY["seed"][k],
+                        help=f"the generator's {k} while searching (not searched; see the module's docstring)")
     ap.add_argument("--tolerance", type=float, default=0.03)
     ap.add_argument("--epochs", type=int, default=100)
     ap.add_argument("--confirm-only", action="store_true", help="skip the search: confirm the presets as they are")

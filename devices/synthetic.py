@@ -83,9 +83,9 @@ def emotion_pattern(channels) -> np.ndarray:
 #: points, 3-class batch is 10 points low (README).
 DIFFICULTY = {
     "easy": {"effect": 1.0, "person_pattern": 0.0, "drift": 0.0, "session_scale": 1.0, "clip_variation": 0.0,
-             "clip_arousal": 0.0, "spread": 1.0, "artifact_rate": 1.0},
+             "clip_arousal": 0.0, "spread": 1.0, "artifact_rate": 1.0, "muscle_uv": 60.0},
     "seed": {"effect": 4.75, "person_pattern": 1.75, "drift": 0.175, "session_scale": 2.0, "clip_variation": 1.75,
-             "clip_arousal": 0.05, "spread": 0.3, "artifact_rate": 1.0},
+             "clip_arousal": 0.05, "spread": 0.3, "artifact_rate": 1.0, "muscle_uv": 60.0},
 }
 
 
@@ -129,6 +129,9 @@ class SyntheticEEG:
       (3 a minute) come, where ``blinks`` and ``muscle`` leave them on. People watching a film blink about half as
       often as at rest. Their sizes are in microvolts and do not follow ``spread``: at EEG-sized amplitudes these
       events, not the emotion knobs, decide a good part of the windows.
+    - ``muscle_uv``: RMS of a muscle burst's 20-60 Hz noise in microvolts over the temporal channels (less toward
+      the midline, times the channel's gain); 60 is a clenched jaw. Bursts fall on the lateral beta and gamma that
+      carry most of the valence pattern, where the EEG has 1-3 uV.
     """
 
     def __init__(self, layout: str = "seed62", participant=1, session=1, seed: int = 0, srate: float | None = None,
@@ -137,7 +140,7 @@ class SyntheticEEG:
                  storms: float = 0.0, difficulty: str = "easy", person_pattern: float | None = None,
                  drift: float | None = None, session_scale: float | None = None,
                  clip_variation: float | None = None, clip_arousal: float | None = None, spread: float | None = None,
-                 artifact_rate: float | None = None):
+                 artifact_rate: float | None = None, muscle_uv: float | None = None):
         if layout not in LAYOUTS:
             raise SourceError(f"unknown synthetic layout {layout!r}; known: {', '.join(LAYOUTS)}")
         self.layout = L = LAYOUTS[layout]
@@ -160,12 +163,13 @@ class SyntheticEEG:
             raise SourceError(f"unknown synthetic difficulty {difficulty!r}; known: {', '.join(DIFFICULTY)}")
         given = {"effect": effect, "person_pattern": person_pattern, "drift": drift, "session_scale": session_scale,
                  "clip_variation": clip_variation, "clip_arousal": clip_arousal, "spread": spread,
-                 "artifact_rate": artifact_rate}
+                 "artifact_rate": artifact_rate, "muscle_uv": muscle_uv}
         self.knobs = {k: float(DIFFICULTY[difficulty][k] if v is None else v) for k, v in given.items()}
         for k, v in self.knobs.items():
             if not 0 <= v < float("inf"):
                 raise SourceError(f"synthetic {k} must be a number >= 0, got {v}")
-        effect, person_pattern, drift, session_scale, clip_variation, clip_arousal, spread, rate = self.knobs.values()
+        effect, person_pattern, drift, session_scale, clip_variation, clip_arousal, spread, rate, muscle_uv = (
+            self.knobs.values())
         self._blink_rate, self._muscle_rate = 0.25 * rate, 0.05 * rate  # per second
 
         prng = np.random.default_rng(_seed(seed, "participant", self.participant))
@@ -225,7 +229,7 @@ class SyntheticEEG:
         self._pink_gain = 2.0 * gain / 0.087  # the filter passes 0.087 of white noise's RMS: 2 uV
         self._muscle_sos = signal.butter(3, (20.0, min(60.0, nyq * 0.9)), "bandpass", fs=self.srate, output="sos")
         self._muscle_zi = np.zeros((self._muscle_sos.shape[0], 2, C))
-        self._muscle_w = 60.0 * np.clip(np.abs(positions(L.channels)[:, 0]), 0.2, 1) * gain
+        self._muscle_w = muscle_uv * np.clip(np.abs(positions(L.channels)[:, 0]), 0.2, 1) * gain
         self._blink_w = 120.0 * np.exp(-4 * (1 - np.clip(positions(L.channels)[:, 1], -1, 1)))
         self._line_w = prng.uniform(2, 10, C)
         self._events: list[tuple[str, int, int, float]] = []  # (kind, onset, length, amplitude)
@@ -349,7 +353,7 @@ def _flag(v: str) -> bool:
 class SyntheticSource(Source):
     """``synthetic:LAYOUT[?participant=P&session=S&seed=N&srate=HZ&realtime=1&trial=SEC&blinks=1&muscle=1&line=50&storms=0
     &difficulty=easy&effect=&person_pattern=&drift=&session_scale=&clip_variation=&clip_arousal=&spread=
-    &artifact_rate=]`` (knobs:
+    &artifact_rate=&muscle_uv=]`` (knobs:
     ``SyntheticEEG``).
 
     Sample ``i`` is stamped ``t0 + (i + 1) / srate`` in the LSL clock and, in real
@@ -370,7 +374,7 @@ class SyntheticSource(Source):
                 "realtime": _flag, "blinks": _flag, "muscle": _flag, "line": lambda v: None if v in ("", "0", "off") else float(v),
                 "storms": float, "difficulty": str, "effect": float, "person_pattern": float, "drift": float,
                 "session_scale": float, "clip_variation": float, "clip_arousal": float, "spread": float,
-                "artifact_rate": float}
+                "artifact_rate": float, "muscle_uv": float}
         unknown = set(params) - set(conv)
         if unknown:
             raise SourceError(f"synthetic source {spec!r}: unknown option(s) {sorted(unknown)}; known: {', '.join(conv)}")

@@ -105,7 +105,7 @@ def rms(a):
 
 @pytest.mark.parametrize("off", [{}, {"difficulty": "easy"}, {"effect": 1.0}, {"person_pattern": 0}, {"drift": 0},
                                  {"session_scale": 1}, {"clip_variation": 0}, {"clip_arousal": 0}, {"spread": 1},
-                                 {"artifact_rate": 1}])
+                                 {"artifact_rate": 1}, {"muscle_uv": 60}])
 def test_each_knob_off_gives_the_easy_bytes(off):
     import hashlib
 
@@ -246,6 +246,20 @@ def test_artifact_rate_sets_how_often_blinks_and_muscle_bursts_come():
     assert 15 * 15 * 0.6 < b1 < 15 * 15 * 1.2 and 3 * 15 * 0.5 < m1 < 3 * 15 * 1.4, (b1, m1)
     assert 0.35 < b_half / b1 < 0.65 and 0.25 < m_half / m1 < 0.75, (b_half, m_half)
     assert b0 == 0 and m0 == 0
+
+
+def test_muscle_uv_sets_the_size_of_muscle_bursts():
+    """Same draws, bursts of 0, 30 and 60 uV: the 60-uV EEG departs from the burst-free one by exactly twice what the
+    30-uV one does, over a minute with bursts at the temporal channels; without bursts the knob changes nothing."""
+    def eeg(uv, **kw):
+        return SyntheticEEG(participant=2, seed=5, blinks=False, line_noise=None, muscle_uv=uv, **kw).generate(200 * 60)[0]
+
+    x0, x30, x60 = (eeg(uv).astype(float) for uv in (0.0, 30.0, 60.0))
+    burst = x60 - x0
+    t7 = SEED62.index("T7")
+    assert np.sqrt(np.mean(burst[:, t7] ** 2)) > 3  # 3 bursts a minute of 30-90 uV RMS, over a second each
+    np.testing.assert_allclose(burst, 2 * (x30 - x0), atol=1e-3)
+    np.testing.assert_array_equal(eeg(0.0, muscle=False), eeg(60.0, muscle=False))
 
 
 def test_clip_arousal_sets_neutral_apart_off_the_valence_axis():
