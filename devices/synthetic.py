@@ -128,8 +128,9 @@ class SyntheticEEG:
       artifact rule meets what it would meet in a lab.
     - ``artifact_rate``: multiplies how often blinks (15 a minute at 1, a resting person's rate) and muscle bursts
       (3 a minute) come, where ``blinks`` and ``muscle`` leave them on. People watching a film blink about half as
-      often as at rest. Their sizes are in microvolts and do not follow ``spread``: at EEG-sized amplitudes these
-      events, not the emotion knobs, decide a good part of the windows.
+      often as at rest. Their sizes are in microvolts and do not follow ``spread``. Blinks leave cross-person
+      decoding as it is without them; muscle bursts of 15-60 uV, even a few, sink it (README, "Which artifact
+      does it").
     - ``muscle_uv``: RMS of a muscle burst's 20-60 Hz noise in microvolts over the temporal channels (less toward
       the midline, times the channel's gain); 60 is a clenched jaw. Bursts fall on the lateral beta and gamma that
       carry most of the valence pattern, where the EEG has 1-3 uV.
