@@ -374,9 +374,7 @@ class SyntheticSource(Source):
         layout, params = parse_query(spec)
         conv = {"participant": str, "session": str, "seed": int, "srate": float, "trial": float,
                 "realtime": _flag, "blinks": _flag, "muscle": _flag, "line": lambda v: None if v in ("", "0", "off") else float(v),
-                "storms": float, "difficulty": str, "effect": float, "person_pattern": float, "drift": float,
-                "session_scale": float, "clip_variation": float, "clip_arousal": float, "spread": float,
-                "artifact_rate": float, "muscle_uv": float}
+                "storms": float, "difficulty": str, **dict.fromkeys(DIFFICULTY["easy"], float)}
         unknown = set(params) - set(conv)
         if unknown:
             raise SourceError(f"synthetic source {spec!r}: unknown option(s) {sorted(unknown)}; known: {', '.join(conv)}")
