@@ -84,9 +84,11 @@ def emotion_pattern(channels) -> np.ndarray:
 #: 2-class batch 8.5 points high (README, "Which artifact does it").
 DIFFICULTY = {
     "easy": {"effect": 1.0, "person_pattern": 0.0, "drift": 0.0, "session_scale": 1.0, "clip_variation": 0.0,
-             "clip_arousal": 0.0, "spread": 1.0, "artifact_rate": 1.0, "muscle_uv": 60.0},
+             "clip_arousal": 0.0, "spread": 1.0, "artifact_rate": 1.0, "muscle_uv": 60.0,
+             "responsiveness": 0.0, "trait_valence": 0.0},
     "seed": {"effect": 4.75, "person_pattern": 2.5, "drift": 0.25, "session_scale": 2.0, "clip_variation": 2.5,
-             "clip_arousal": 0.05, "spread": 0.3, "artifact_rate": 0.5, "muscle_uv": 5.0},
+             "clip_arousal": 0.05, "spread": 0.3, "artifact_rate": 0.5, "muscle_uv": 5.0,
+             "responsiveness": 0.0, "trait_valence": 0.0},
 }
 
 
@@ -134,6 +136,14 @@ class SyntheticEEG:
     - ``muscle_uv``: RMS of a muscle burst's 20-60 Hz noise in microvolts over the temporal channels (less toward
       the midline, times the channel's gain); 60 is a clenched jaw. Bursts fall on the lateral beta and gamma that
       carry most of the valence pattern, where the EEG has 1-3 uV.
+    - ``responsiveness``: people react to the same films more or less strongly. Each person's whole emotion pattern
+      (shared, own, and clip_arousal's rise) is multiplied by exp(responsiveness x z), z standard normal per person;
+      clip variation and drift are not, so a weak responder's emotions are small against them. Per-subject SEED
+      accuracies range over tens of points.
+    - ``trait_valence``: each person's resting amplitudes carry a multiple (standard normal x trait_valence, in
+      units of valence) of their own valence pattern, in every session and class: the trait part of frontal alpha
+      asymmetry, a person who looks a little negative whatever the film. Per-session statistics take it out;
+      statistics over the population cannot, and it lies on the axis that separates negative from positive.
     """
 
     def __init__(self, layout: str = "seed62", participant=1, session=1, seed: int = 0, srate: float | None = None,
@@ -142,7 +152,8 @@ class SyntheticEEG:
                  storms: float = 0.0, difficulty: str = "easy", person_pattern: float | None = None,
                  drift: float | None = None, session_scale: float | None = None,
                  clip_variation: float | None = None, clip_arousal: float | None = None, spread: float | None = None,
-                 artifact_rate: float | None = None, muscle_uv: float | None = None):
+                 artifact_rate: float | None = None, muscle_uv: float | None = None,
+                 responsiveness: float | None = None, trait_valence: float | None = None):
         if layout not in LAYOUTS:
             raise SourceError(f"unknown synthetic layout {layout!r}; known: {', '.join(LAYOUTS)}")
         self.layout = L = LAYOUTS[layout]
@@ -165,13 +176,14 @@ class SyntheticEEG:
             raise SourceError(f"unknown synthetic difficulty {difficulty!r}; known: {', '.join(DIFFICULTY)}")
         given = {"effect": effect, "person_pattern": person_pattern, "drift": drift, "session_scale": session_scale,
                  "clip_variation": clip_variation, "clip_arousal": clip_arousal, "spread": spread,
-                 "artifact_rate": artifact_rate, "muscle_uv": muscle_uv}
+                 "artifact_rate": artifact_rate, "muscle_uv": muscle_uv, "responsiveness": responsiveness,
+                 "trait_valence": trait_valence}
         self.knobs = {k: float(DIFFICULTY[difficulty][k] if v is None else v) for k, v in given.items()}
         for k, v in self.knobs.items():
             if not 0 <= v < float("inf"):
                 raise SourceError(f"synthetic {k} must be a number >= 0, got {v}")
-        effect, person_pattern, drift, session_scale, clip_variation, clip_arousal, spread, rate, muscle_uv = (
-            self.knobs.values())
+        (effect, person_pattern, drift, session_scale, clip_variation, clip_arousal, spread, rate, muscle_uv,
+         responsiveness, trait_valence) = self.knobs.values()
         self._blink_rate, self._muscle_rate = 0.25 * rate, 0.05 * rate  # per second
 
         prng = np.random.default_rng(_seed(seed, "participant", self.participant))
@@ -197,6 +209,11 @@ class SyntheticEEG:
         if person_pattern:
             own = np.random.default_rng(_seed(seed, "pattern", self.participant)).standard_normal(pattern.shape)
             pattern = pattern + person_pattern * unit * own
+        # Own generator per person for each, so that at 0 every other draw, and so the bytes, are as before.
+        trait = trait_valence * np.random.default_rng(_seed(seed, "trait", self.participant)).standard_normal()
+        offset = offset + trait * pattern[0]
+        pattern = pattern * np.exp(
+            responsiveness * np.random.default_rng(_seed(seed, "responsiveness", self.participant)).standard_normal())
         self._clip_sd = clip_variation * unit
         self._clip_seed = _seed(seed, "clip", self.participant, self.session)
         # Drift: a random walk with a knot every second, interpolated between knots; one generator
@@ -355,7 +372,7 @@ def _flag(v: str) -> bool:
 class SyntheticSource(Source):
     """``synthetic:LAYOUT[?participant=P&session=S&seed=N&srate=HZ&realtime=1&trial=SEC&blinks=1&muscle=1&line=50&storms=0
     &difficulty=easy&effect=&person_pattern=&drift=&session_scale=&clip_variation=&clip_arousal=&spread=
-    &artifact_rate=&muscle_uv=]`` (knobs:
+    &artifact_rate=&muscle_uv=&responsiveness=&trait_valence=]`` (knobs:
     ``SyntheticEEG``).
 
     Sample ``i`` is stamped ``t0 + (i + 1) / srate`` in the LSL clock and, in real

@@ -105,7 +105,8 @@ def rms(a):
 
 @pytest.mark.parametrize("off", [{}, {"difficulty": "easy"}, {"effect": 1.0}, {"person_pattern": 0}, {"drift": 0},
                                  {"session_scale": 1}, {"clip_variation": 0}, {"clip_arousal": 0}, {"spread": 1},
-                                 {"artifact_rate": 1}, {"muscle_uv": 60}])
+                                 {"artifact_rate": 1}, {"muscle_uv": 60}, {"responsiveness": 0},
+                                 {"trait_valence": 0}])
 def test_each_knob_off_gives_the_easy_bytes(off):
     import hashlib
 
@@ -260,6 +261,56 @@ def test_muscle_uv_sets_the_size_of_muscle_bursts():
     assert np.sqrt(np.mean(burst[:, t7] ** 2)) > 3  # 3 bursts a minute of 30-90 uV RMS, over a second each
     np.testing.assert_allclose(burst, 2 * (x30 - x0), atol=1e-3)
     np.testing.assert_array_equal(eeg(0.0, muscle=False), eeg(60.0, muscle=False))
+
+
+def session_log_power(p, session=1, effect=3.0, **kw):
+    """Log band power of one negative and one positive 20-s clip of person ``p``: [2 classes, bands, C]."""
+    x, _ = SyntheticEEG(participant=p, session=session, trial_seconds=20, schedule=[0, 2], effect=effect, **QUIET,
+                        **kw).generate(200 * 40)
+    return np.stack([log_band_power(x[:4000]), log_band_power(x[4000:])])
+
+
+def slope(y, x):
+    """Least-squares slope of y on x through the origin, over every band and channel."""
+    return float(np.sum(x * y) / np.sum(x * x))
+
+
+def test_responsiveness_scales_each_persons_emotion_contrast_by_a_lognormal_factor():
+    """The positive - negative contrast of log power with responsiveness s against the same noise without: one
+    factor per person, the same in both sessions, whose log has SD about s over people."""
+    def contrast(lp):
+        return lp[1] - lp[0]
+
+    logs = []
+    for p in range(1, 9):
+        k = [slope(contrast(session_log_power(p, s, responsiveness=0.5)), contrast(session_log_power(p, s)))
+             for s in (1, 2)]
+        assert k[0] == pytest.approx(k[1], rel=0.1), (p, k)
+        logs.append(np.log(k[0]))
+    assert 0.25 < np.std(logs, ddof=1) < 0.8, logs  # 8 draws of N(0, 0.5^2)
+
+
+def test_trait_valence_shifts_a_person_along_their_own_valence_axis_in_every_session_and_class():
+    """Each class's log amplitudes (the generator's table, before noise) with trait_valence t minus without: in every
+    class and session one multiple of the person's own half positive - negative contrast (one unit of valence), the
+    multiple standard normal x t over people. And it reaches the EEG: log band power moves along that contrast."""
+    def log_amp(p, s, **kw):
+        return np.log(SyntheticEEG(participant=p, session=s, person_pattern=1.0, **QUIET, **kw)._amp)
+
+    units = []
+    for p in range(1, 9):
+        base = log_amp(p, 1)
+        half = (base[2] - base[0]) / 2
+        unit = slope(log_amp(p, 1, trait_valence=0.5)[0] - base[0], half)
+        for s in (1, 2):
+            shift = log_amp(p, s, trait_valence=0.5) - log_amp(p, s)
+            np.testing.assert_allclose(shift, unit * np.broadcast_to(half, shift.shape), atol=1e-9)
+        units.append(unit)
+    assert 0.25 < np.std(units, ddof=1) < 0.8, units  # 8 draws of N(0, 0.5^2)
+    for p in (1, 2):
+        lp = session_log_power(p, effect=1.0)
+        shift = session_log_power(p, effect=1.0, trait_valence=0.5)[0] - lp[0]
+        assert abs(np.corrcoef(shift.ravel(), (lp[1] - lp[0]).ravel())[0, 1]) > 0.9
 
 
 def test_clip_arousal_sets_neutral_apart_off_the_valence_axis():
