@@ -26,8 +26,10 @@ FIXED knobs are not searched, each has its option:
 ``spread`` keeps the EEG at a headset's amplitudes (devices/synthetic.py); ``artifact_rate`` and ``muscle_uv`` set the
 blinks and muscle bursts. Blinks leave the figures as they are without them; muscle bursts of 15-60 uV, even 0.3 a
 minute, sink every figure and open the 3-class gap between stratified and batch to about twice the paper's (README,
-"Which artifact does it"), so ``muscle_uv`` is set by hand before the search. ``responsiveness`` (how much people's
-emotional reactions differ in size) lowered the 2-class figures but not the gap between them.
+"Which artifact does it"), so ``muscle_uv`` is set by hand before the search. ``person_scale`` and
+``session_scale`` (how far people, and one person's sessions, differ at rest) are what only per-session statistics
+remove; with trait_valence they trade 3-class batch against 2-class batch. ``responsiveness`` (how much people's emotional reactions differ in
+size) lowered the 2-class figures but not the gap between them.
 Then the chosen values (or, with --confirm-only, the "seed" preset as it is in devices/synthetic.py)
 are confirmed on the full protocol, 15 participants x 3 sessions x 15 trials of 4 min, 1-s hop,
 default training settings (live pass on), for "seed" and "easy", and a table is printed.
@@ -58,7 +60,7 @@ TARGETS = {(3, "stratified"): 0.796, (3, "batch"): 0.662, (2, "stratified"): 0.9
 #: Proportions of the within-class knobs that ``scale`` multiplies.
 BASE = {"person_pattern": 0.5, "clip_variation": 0.5, "drift": 0.05}
 #: Knobs set by hand, not searched (each has an option of its own; see the module's docstring).
-FIXED = ("spread", "artifact_rate", "muscle_uv", "responsiveness")
+FIXED = ("spread", "person_scale", "session_scale", "artifact_rate", "muscle_uv", "responsiveness")
 
 
 def log(msg: str) -> None:
@@ -66,8 +68,8 @@ def log(msg: str) -> None:
 
 
 def knobs(effect: float, scale: float, arousal: float, trait: float, **fixed: float) -> dict:
-    """The searched knobs with ``fixed`` ones (FIXED, not searched) and the preset's session_scale."""
-    return {"effect": round(effect, 3), "session_scale": DIFFICULTY["seed"]["session_scale"], **fixed,
+    """The searched knobs with ``fixed`` ones (FIXED, not searched)."""
+    return {"effect": round(effect, 3), **fixed,
             "clip_arousal": round(arousal, 3), "trait_valence": round(trait, 3),
             **{k: round(v * scale, 4) for k, v in BASE.items()}}
 

@@ -85,10 +85,10 @@ def emotion_pattern(channels) -> np.ndarray:
 DIFFICULTY = {
     "easy": {"effect": 1.0, "person_pattern": 0.0, "drift": 0.0, "session_scale": 1.0, "clip_variation": 0.0,
              "clip_arousal": 0.0, "spread": 1.0, "artifact_rate": 1.0, "muscle_uv": 60.0,
-             "responsiveness": 0.0, "trait_valence": 0.0},
+             "responsiveness": 0.0, "trait_valence": 0.0, "person_scale": 1.0},
     "seed": {"effect": 4.75, "person_pattern": 2.5, "drift": 0.25, "session_scale": 2.0, "clip_variation": 2.5,
              "clip_arousal": 0.05, "spread": 0.3, "artifact_rate": 0.5, "muscle_uv": 5.0,
-             "responsiveness": 0.0, "trait_valence": 0.6},
+             "responsiveness": 0.0, "trait_valence": 0.6, "person_scale": 1.0},
 }
 
 
@@ -114,6 +114,9 @@ class SyntheticEEG:
     - ``drift``: within a session, band amplitudes walk at random (electrode gel drying, drowsiness):
       SD of the log-amplitude change over one minute, growing with the square root of time; a third of
       the variance is common to a band, a third to a channel. Session statistics then blur the classes.
+    - ``person_scale``: people differ at rest by this multiple of the easy setting's person draws (channel gains SD
+      0.35, spectral offsets 0.5 per band and 0.25 per band and channel): skull, impedance, age. Only per-session
+      statistics remove them; a model over the population meets them whole.
     - ``session_scale``: sessions of one person differ by this multiple of the easy setting's session
       draws (channel gains SD 0.05, spectral offsets 0.06 per band and 0.05 per band and channel).
     - ``clip_variation``: each trial (film clip) adds its own band x channel change (relative RMS), so
@@ -153,7 +156,8 @@ class SyntheticEEG:
                  drift: float | None = None, session_scale: float | None = None,
                  clip_variation: float | None = None, clip_arousal: float | None = None, spread: float | None = None,
                  artifact_rate: float | None = None, muscle_uv: float | None = None,
-                 responsiveness: float | None = None, trait_valence: float | None = None):
+                 responsiveness: float | None = None, trait_valence: float | None = None,
+                 person_scale: float | None = None):
         if layout not in LAYOUTS:
             raise SourceError(f"unknown synthetic layout {layout!r}; known: {', '.join(LAYOUTS)}")
         self.layout = L = LAYOUTS[layout]
@@ -177,13 +181,13 @@ class SyntheticEEG:
         given = {"effect": effect, "person_pattern": person_pattern, "drift": drift, "session_scale": session_scale,
                  "clip_variation": clip_variation, "clip_arousal": clip_arousal, "spread": spread,
                  "artifact_rate": artifact_rate, "muscle_uv": muscle_uv, "responsiveness": responsiveness,
-                 "trait_valence": trait_valence}
+                 "trait_valence": trait_valence, "person_scale": person_scale}
         self.knobs = {k: float(DIFFICULTY[difficulty][k] if v is None else v) for k, v in given.items()}
         for k, v in self.knobs.items():
             if not 0 <= v < float("inf"):
                 raise SourceError(f"synthetic {k} must be a number >= 0, got {v}")
         (effect, person_pattern, drift, session_scale, clip_variation, clip_arousal, spread, rate, muscle_uv,
-         responsiveness, trait_valence) = self.knobs.values()
+         responsiveness, trait_valence, person_scale) = self.knobs.values()
         self._blink_rate, self._muscle_rate = 0.25 * rate, 0.05 * rate  # per second
 
         prng = np.random.default_rng(_seed(seed, "participant", self.participant))
@@ -198,8 +202,8 @@ class SyntheticEEG:
         iaf = prng.uniform(8.5, 11.5)
         # Person and session: channel gains and band x channel spectral offsets (log amplitude).
         # Sessions of one person differ less than people do (re-placed electrodes, impedance).
-        gain = np.exp(spread * (prng.normal(0, 0.35, C) + srng.normal(0, 0.05 * session_scale, C)))
-        offset = spread * (prng.normal(0, 0.5, (B, 1)) + prng.normal(0, 0.25, (B, C))
+        gain = np.exp(spread * (prng.normal(0, 0.35 * person_scale, C) + srng.normal(0, 0.05 * session_scale, C)))
+        offset = spread * (prng.normal(0, 0.5 * person_scale, (B, 1)) + prng.normal(0, 0.25 * person_scale, (B, C))
                            + srng.normal(0, 0.06 * session_scale, (B, 1)) + srng.normal(0, 0.05 * session_scale, (B, C)))
         posterior = np.clip(-positions(L.channels)[:, 1], 0, 1)
         base = BAND_UV[:, None] * np.ones((B, C))
@@ -372,8 +376,8 @@ def _flag(v: str) -> bool:
 class SyntheticSource(Source):
     """``synthetic:LAYOUT[?participant=P&session=S&seed=N&srate=HZ&realtime=1&trial=SEC&blinks=1&muscle=1&line=50&storms=0
     &difficulty=easy&effect=&person_pattern=&drift=&session_scale=&clip_variation=&clip_arousal=&spread=
-    &artifact_rate=&muscle_uv=&responsiveness=&trait_valence=]`` (knobs:
-    ``SyntheticEEG``).
+    &artifact_rate=&muscle_uv=&responsiveness=&trait_valence=&person_scale=]``
+    (knobs: ``SyntheticEEG``).
 
     Sample ``i`` is stamped ``t0 + (i + 1) / srate`` in the LSL clock and, in real
     time, released at that moment: the timestamp is when the sample exists.

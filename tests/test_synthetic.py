@@ -106,7 +106,7 @@ def rms(a):
 @pytest.mark.parametrize("off", [{}, {"difficulty": "easy"}, {"effect": 1.0}, {"person_pattern": 0}, {"drift": 0},
                                  {"session_scale": 1}, {"clip_variation": 0}, {"clip_arousal": 0}, {"spread": 1},
                                  {"artifact_rate": 1}, {"muscle_uv": 60}, {"responsiveness": 0},
-                                 {"trait_valence": 0}])
+                                 {"trait_valence": 0}, {"person_scale": 1}])
 def test_each_knob_off_gives_the_easy_bytes(off):
     import hashlib
 
@@ -179,6 +179,23 @@ def test_session_scale_sets_how_far_two_sessions_of_one_person_differ():
     noise, scale = spread(0.0), 3.0
     expected = 2 * scale * np.sqrt(2 * (0.05 ** 2 + 0.06 ** 2 + 0.05 ** 2))
     assert 0.75 < np.sqrt(spread(scale) - noise) / expected < 1.1  # 0.90: the 1/f background dilutes
+
+
+def test_person_scale_sets_how_far_two_people_differ():
+    """Person draws: gains SD 0.35 (channel), offsets 0.5 (band) + 0.25 (band x channel), all x scale: two people's
+    log power differs by RMS 2 * scale * sqrt(2 * (0.35^2 + 0.5^2 + 0.25^2)) beyond what differs at scale 0 (their
+    alpha frequency, pattern size, noise)."""
+    def spread(scale):
+        out = []
+        for p in (1, 3, 5):
+            a, b = (SyntheticEEG(participant=q, trial_seconds=60, schedule=[1], person_scale=scale,
+                                 **QUIET).generate(200 * 60)[0] for q in (p, p + 1))
+            out.append(np.mean(np.square(log_band_power(a) - log_band_power(b))))
+        return np.mean(out)
+
+    noise, scale = spread(0.0), 0.5
+    expected = 2 * scale * np.sqrt(2 * (0.35 ** 2 + 0.5 ** 2 + 0.25 ** 2))
+    assert 0.75 < np.sqrt(spread(scale) - noise) / expected < 1.1
 
 
 def test_clip_variation_makes_clips_of_one_class_differ():
