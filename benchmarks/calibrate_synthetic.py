@@ -225,6 +225,9 @@ def main() -> None:
         ap.error(f"--seed: expected comma-separated integers, got {args.seed!r}")
 
     if args.decompose:
+        if args.points or args.confirm_only:
+            ap.error("--decompose measures the preset as it is in devices/synthetic.py: it takes no --points or "
+                     "--confirm-only")
         return decompose(args)
     chosen = DIFFICULTY["seed"] if args.confirm_only else search(args)
     print(f"\nchosen: {chosen}", flush=True)
