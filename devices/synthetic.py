@@ -78,8 +78,8 @@ def emotion_pattern(channels) -> np.ndarray:
 
 
 #: Knob presets (see ``SyntheticEEG``). "easy" is the generator as it always was. "seed" is calibrated by
-#: benchmarks/calibrate_synthetic.py to the SEED paper's offline LOSO figures (4-min trials), at EEG-sized amplitudes
-#: (``spread``), blinks at a film viewer's rate, relaxed muscles (5-uV bursts) and people who lean a little negative
+#: benchmarks/calibrate_synthetic.py to the SEED paper's offline LOSO figures (4-min trials), at EEG-sized median
+#: amplitudes (``spread``; single channels still reach millivolts, README "Full size, first attempt"), blinks at a film viewer's rate, relaxed muscles (5-uV bursts) and people who lean a little negative
 #: or positive at rest (``trait_valence``): on its reduced protocol, mean of data seeds 0-3, 3-class stratified is 1.5
 #: points high, 3-class batch 2.0 low, 2-class stratified 0.5 high and 2-class batch 1.4 high (README, "Within 3
 #: points").
