@@ -67,12 +67,19 @@ def replay_participant(bundle: ModelBundle, trials: Iterable[Trial], window: flo
 
 def accuracy_curve(scored: list) -> list[dict]:
     """Accuracy of scored windows ``(seconds since session start, predicted, true)`` by CURVE_BIN seconds."""
-    bins: dict[float, list[int]] = {}  # bin -> [correct, total]
-    for t, p, y in scored:
-        c = bins.setdefault(t // CURVE_BIN, [0, 0])
-        c[0] += int(p == y)
-        c[1] += 1
-    return [{"t_start": b * CURVE_BIN, "accuracy": c[0] / c[1], "n_windows": c[1]} for b, c in sorted(bins.items())]
+    return pool_curves([[{"t_start": t // CURVE_BIN * CURVE_BIN, "n_correct": int(p == y), "n_windows": 1}
+                         for t, p, y in scored]])
+
+
+def pool_curves(curves: Iterable[list[dict]]) -> list[dict]:
+    """Several accuracy curves' bins pooled window by window (people's curves into a population's)."""
+    bins: dict[float, list[int]] = {}  # bin start -> [correct, total]
+    for curve in curves:
+        for c in curve:
+            b = bins.setdefault(c["t_start"], [0, 0])
+            b[0] += c["n_correct"]
+            b[1] += c["n_windows"]
+    return [{"t_start": t, "accuracy": c / n, "n_correct": c, "n_windows": n} for t, (c, n) in sorted(bins.items())]
 
 
 def folds(fset: FeatureSet, protocol: str, k: int, seed: int):
@@ -93,24 +100,34 @@ def folds(fset: FeatureSet, protocol: str, k: int, seed: int):
 
 
 def evaluate(fset: FeatureSet, settings: TrainSettings, protocol: str, *, dataset: str, k: int | None = None,
-             online: bool = False, session_trials: Callable[[str], Iterable[Trial]] | None = None) -> dict:
+             online: bool = False, session_trials: Callable[[str], Iterable[Trial]] | None = None,
+             only: Iterable[str] | None = None) -> dict:
     """Train on the other folds, test on each; with ``online`` also replay held-out sessions live.
 
     ``k`` is the number of folds of ``kfold``; ``session_trials(participant)`` gives a
-    held-out participant's raw trials for ``online``.
+    held-out participant's raw trials for ``online``. ``only`` names the folds to run, so that a run too long for
+    one sitting can be split; ``merge_reports`` joins the parts.
     """
     if protocol == "kfold" and not k:
         raise ValueError("kfold needs the number of folds")
     if online and (protocol != "loso" or session_trials is None):
         raise ValueError("--online replays held-out participants' sessions: it needs --protocol loso and the raw data")
+    every = list(folds(fset, protocol, k, settings.seed))
+    if only is not None:
+        only = list(only)
+        names = [name for name, _ in every]
+        unknown = [name for name in only if name not in names]
+        if unknown:
+            raise ValueError(f"no fold named {', '.join(unknown)}; the folds are {', '.join(names)}")
+        every = [(name, test) for name, test in every if name in only]
+    if not every:
+        raise ValueError("no folds to run")
     n_classes = len(fset.class_names)
     strata = stratum_ids(fset.participant, fset.session)
     results, confusion = [], np.zeros((n_classes, n_classes), np.int64)
-    first, returning = [], []  # scored windows of held-out people's first and later sessions
     norm, device = settings.norm, settings.device
-    progress = Progress(len(np.unique(fset.participant)) if protocol == "loso" else k, f"{protocol} {norm}",
-                        settings.quiet)
-    for name, test in folds(fset, protocol, k, settings.seed):
+    progress = Progress(len(every), f"{protocol} {norm}", settings.quiet)
+    for name, test in every:
         bundle = train_bundle(fset.take(~test), dataset, dataclasses.replace(settings, quiet=True), holdout=0, hop=fset.hop)
         net = bundle.build_model(device)
         train_stats = (np.asarray(bundle.normalization["prior_mean"]), np.asarray(bundle.normalization["prior_var"]))
@@ -119,30 +136,66 @@ def evaluate(fset: FeatureSet, settings: TrainSettings, protocol: str, *, datase
         np.add.at(confusion, (fset.y[test], pred), 1)
         fold = {"participant": name, "accuracy": float((pred == fset.y[test]).mean()), "n_windows": int(test.sum())}
         if online:
-            mine = replay_participant(bundle, session_trials(name), fset.window, fset.hop)
-            first += mine[0]
-            returning += mine[1]
-            _, p, y = (np.array(v) for v in zip(*mine[0], *mine[1]))
+            first, returning = replay_participant(bundle, session_trials(name), fset.window, fset.hop)
+            _, p, y = (np.array(v) for v in zip(*first, *returning))
             fold["online_accuracy"] = float((p == y).mean())
             fold["online_windows"] = int(len(y))
+            fold["online_curve_first"] = accuracy_curve(first)  # a new person
+            fold["online_curve_returning"] = accuracy_curve(returning)  # from their own earlier sessions
         results.append(fold)
         progress.update(note=f"{name}: {fold['accuracy']:.3f}" + (f" online {fold['online_accuracy']:.3f}" if online else ""))
+    meta = {"dataset": dataset, "features": fset.features, "norm": norm, "protocol": protocol,
+            "classes": list(fset.class_names), "model": settings.model, "epochs": settings.epochs,
+            "seed": settings.seed, "window": fset.window, "hop": fset.hop, "live_pass": bundle.report["live_pass"]}
+    return _summary(meta, results, confusion.tolist())
+
+
+def _summary(meta: dict, results: list[dict], confusion: list) -> dict:
+    """The report of these folds: their means, and the population's online curves pooled from theirs."""
     acc = np.array([f["accuracy"] for f in results])
-    report = {
-        "dataset": dataset, "features": fset.features, "norm": norm, "protocol": protocol,
-        "classes": list(fset.class_names), "model": settings.model, "epochs": settings.epochs, "seed": settings.seed,
-        "window": fset.window, "hop": fset.hop, "live_pass": bundle.report["live_pass"], "folds": results,
-        "mean_accuracy": float(acc.mean()), "std_accuracy": float(acc.std()),
-        "confusion": confusion.tolist(),
-    }
-    if online:
+    report = {**meta, "folds": results, "mean_accuracy": float(acc.mean()), "std_accuracy": float(acc.std()),
+              "confusion": confusion}
+    if "online_accuracy" in results[0]:
         on = np.array([f["online_accuracy"] for f in results])
         report["online_mean_accuracy"] = float(on.mean())
         report["online_std_accuracy"] = float(on.std())
-        report["online_curve"] = accuracy_curve(first + returning)
-        report["online_curve_first"] = accuracy_curve(first)  # a new person
-        report["online_curve_returning"] = accuracy_curve(returning)  # from their own earlier sessions
+        for _, key in CURVES:
+            report[key] = pool_curves(f[key] for f in results)
+        report["online_curve"] = pool_curves(report[key] for _, key in CURVES)
     return report
+
+
+#: What ``_summary`` computes from the folds; the rest of a report says what was run, and parts must agree on it.
+SUMMARY = ("folds", "mean_accuracy", "std_accuracy", "confusion", "online_mean_accuracy", "online_std_accuracy",
+           "online_curve", *(key for _, key in CURVES), "seconds")
+
+
+def merge_reports(parts: list[dict]) -> list[dict]:
+    """Reports of runs that each held out some participants (``evaluate(only=...)``), one report per norm and seed:
+    the same as one run over all of those folds."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in parts:
+        groups.setdefault((r["norm"], r["seed"]), []).append(r)
+    merged = []
+    for (norm, seed), rs in groups.items():
+        meta = {k: v for k, v in rs[0].items() if k not in SUMMARY}
+        for r in rs[1:]:
+            other = {k: v for k, v in r.items() if k not in SUMMARY}
+            differ = sorted(k for k in meta.keys() | other.keys() if meta.get(k) != other.get(k))
+            if differ:
+                raise ValueError(f"reports of norm {norm}, seed {seed} were not run alike: they differ in "
+                                 f"{', '.join(differ)}")
+        results = sorted((f for r in rs for f in r["folds"]), key=lambda f: natural_key(f["participant"]))
+        names = [f["participant"] for f in results]
+        twice = sorted({n for n in names if names.count(n) > 1}, key=natural_key)
+        if twice:
+            raise ValueError(f"norm {norm}, seed {seed}: participant(s) {', '.join(twice)} held out in more than one "
+                             f"report")
+        report = _summary(meta, results, np.sum([r["confusion"] for r in rs], axis=0).tolist())
+        if all("seconds" in r for r in rs):
+            report["seconds"] = round(sum(r["seconds"] for r in rs), 1)
+        merged.append(report)
+    return merged
 
 
 def by_session(trials: Iterable[Trial]) -> list[list[Trial]]:

@@ -7,6 +7,11 @@ unchanged on a real SEED folder.
 
     python benchmarks/accuracy.py [--seed 1,2,3] [--data DIR] [--participants 15] [--trial-seconds 30] [--jobs N]
                                   [--difficulty easy|seed] [--classes negative,positive]
+                                  [--folds 1,2,3 --report part1.json]
+    python benchmarks/accuracy.py --merge part1.json part2.json ...
+
+A full-size run of the seed preset takes about 5 h on 2 cores: ``--folds`` holds out only some participants and
+``--merge`` prints the tables of parts' reports joined, as one run over all their folds would.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from bci_stream import registry
 from bci_stream.batch import relabel_trials, select_classes
 from bci_stream.datasets.synthetic import write_seed_folder
 from bci_stream.devices.synthetic import DIFFICULTY, preset_tag
-from bci_stream.evaluation import evaluate, format_report
+from bci_stream.evaluation import evaluate, format_report, merge_reports
 from bci_stream.featurecache import feature_set
 from bci_stream.progress import Progress
 from bci_stream.training import TrainSettings
@@ -37,7 +42,7 @@ def _trials_of(folder, mapping, participant):
     return trials if mapping is None else relabel_trials(trials, mapping)
 
 
-def _evaluate(job, fsets, epochs, device, live_pass):
+def _evaluate(job, fsets, epochs, device, live_pass, only):
     # One thread per worker: two workers each on its own core beat two threads fighting over both.
     torch.set_num_threads(1)
     seed, norm = job
@@ -45,7 +50,8 @@ def _evaluate(job, fsets, epochs, device, live_pass):
     t = time.perf_counter()
     settings = TrainSettings(norm=norm, epochs=epochs, seed=seed, device=device, live_pass=live_pass)
     r = evaluate(fset, settings, "loso", online=True, dataset="synthetic-seed",
-                 session_trials=functools.partial(_trials_of, folder, mapping))
+                 session_trials=functools.partial(_trials_of, folder, mapping), only=only)
+    r["data"] = folder.parent.name  # the generator's settings, which parts of one run must share
     r["seconds"] = round(time.perf_counter() - t, 1)
     return r
 
@@ -83,6 +89,33 @@ def _across_seeds(reports, seeds) -> None:
         print("  " + "  ".join(f"{curves[0][i]['t_start'] / 60:.1f}m {acc[:, i].mean():.2f}" for i in range(n)))
 
 
+def _print_tables(reports) -> None:
+    seeds = list(dict.fromkeys(r["seed"] for r in reports))
+    for seed in seeds:
+        r = next(r for r in reports if r["seed"] == seed)
+        print(f"\nSeed {seed}, data {r['data']}: leave-one-participant-out accuracy, {len(r['classes'])} "
+              f"classes, DE features, {r['epochs']} epochs, live pass "
+              f"{'on' if any(r['live_pass'] for r in reports if r['seed'] == seed) else 'off'}\n")
+        _table([r for r in reports if r["seed"] == seed])
+    if len(seeds) > 1:
+        _across_seeds(reports, seeds)
+
+
+def _print_merged(ap, paths) -> None:
+    parts = []
+    for path in paths:
+        try:
+            parts += json.loads(Path(path).read_text())
+        except (OSError, ValueError) as e:
+            ap.error(f"--merge: {path}: expected a --report file: {e}")
+    try:
+        reports = merge_reports(parts)
+    except (KeyError, ValueError) as e:
+        ap.error(f"--merge: {e}")
+    print(f"{len(paths)} reports joined")
+    _print_tables(reports)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=str(Path.home() / ".cache" / "bci-stream" / "synthetic-seed"))
@@ -104,6 +137,10 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--live-pass", action=argparse.BooleanOptionalAction, default=True,
                     help="train stratified models on live-order replays too (--no-live-pass: offline statistics only)")
+    ap.add_argument("--folds", help="hold out only these participants, e.g. 1,2,3 (default: all); write --report "
+                                    "and join the parts with --merge")
+    ap.add_argument("--merge", nargs="+", metavar="REPORT", help="print the tables of these --report files joined, "
+                                                                "and run nothing")
     ap.add_argument("--report", help="write all reports as JSON here")
     ap.add_argument("--plots", help="write PNG figures here (one seed)")
     args = ap.parse_args()
@@ -111,6 +148,11 @@ def main() -> None:
         seeds = [int(x) for x in args.seed.split(",")]
     except ValueError:
         ap.error(f"--seed: expected integers separated by commas, got {args.seed!r}")
+    if args.merge:
+        return _print_merged(ap, args.merge)
+    people = {str(p) for p in range(1, args.participants + 1)}  # write_seed_folder's names
+    if args.folds and not people.issuperset(args.folds.split(",")):
+        ap.error(f"--folds: expected participants 1 to {args.participants} separated by commas, got {args.folds!r}")
     if args.trial_seconds is None:
         args.trial_seconds = 30.0 if args.difficulty == "easy" else 240.0
 
@@ -137,7 +179,9 @@ def main() -> None:
     norms = args.norms.split(",")
     # The longest evaluations first, so parallel workers finish together.
     jobs = sorted(((s, n) for s in seeds for n in norms), key=lambda j: j[1] != "stratified")
-    run = functools.partial(_evaluate, fsets=fsets, epochs=args.epochs, device=args.device, live_pass=args.live_pass)
+    only = args.folds.split(",") if args.folds else None
+    run = functools.partial(_evaluate, fsets=fsets, epochs=args.epochs, device=args.device, live_pass=args.live_pass,
+                            only=only)
     if args.jobs > 1:
         with ProcessPoolExecutor(args.jobs) as pool:
             done = dict(zip(jobs, pool.map(run, jobs)))
@@ -145,14 +189,7 @@ def main() -> None:
         done = {j: run(j) for j in jobs}
     reports = [done[(s, n)] for s in seeds for n in norms]
 
-    for seed in seeds:
-        print(f"\nSeed {seed}, {args.difficulty} generator: leave-one-participant-out accuracy, "
-              f"{len(fsets[seed][0].class_names)} classes, DE features, "
-              f"{args.epochs} epochs, "
-              f"live pass {'on' if args.live_pass else 'off'}\n")
-        _table([r for r in reports if r["seed"] == seed])
-    if len(seeds) > 1:
-        _across_seeds(reports, seeds)
+    _print_tables(reports)
     if args.report:
         Path(args.report).write_text(json.dumps(reports, indent=2))
     if args.plots:

@@ -1,4 +1,5 @@
 import dataclasses
+import functools
 import json
 import re
 
@@ -9,7 +10,8 @@ from bci_stream.batch import build_features
 from bci_stream.bundle import default_bundle_for
 from bci_stream.datasets.synthetic import synthetic_trials
 from bci_stream.devices.synthetic import LAYOUTS
-from bci_stream.evaluation import accuracy_curve, evaluate, folds, format_report, replay_participant, replay_session
+from bci_stream.evaluation import (accuracy_curve, evaluate, folds, format_report, merge_reports, replay_participant,
+                                   replay_session)
 from bci_stream.pipeline import Pipeline
 from bci_stream.stream import Chunk
 from bci_stream.training import TrainSettings
@@ -67,6 +69,31 @@ def test_loso_offline_and_online_report(tmp_path, monkeypatch, capsys):
     assert sum(c["n_windows"] for c in curve) == sum(f["online_windows"] for f in r["folds"])
     pooled = sum(f["online_accuracy"] * f["online_windows"] for f in r["folds"]) / sum(f["online_windows"] for f in r["folds"])
     assert sum(c["accuracy"] * c["n_windows"] for c in curve) / sum(c["n_windows"] for c in curve) == pytest.approx(pooled)
+
+
+def test_a_run_split_by_held_out_participants_merges_into_the_whole_run(monkeypatch):
+    """A full-size run is too long for one sitting: parts that each hold out some people, merged, give what one run
+    over all of them gives (each fold trains from the same seed, whatever else runs)."""
+    monkeypatch.setattr("bci_stream.evaluation.CURVE_BIN", 10.0)
+    fset = build_features(_trials(["1", "2", "3"]), 18, LAYOUTS["seed62"].classes, "de", 1.0, 1.0, quiet=True)
+    run = functools.partial(evaluate, fset, TrainSettings(norm="batch", epochs=20, quiet=True, seed=3), "loso",
+                            online=True, session_trials=_trials, dataset="synthetic")
+    whole = run()
+    parts = [run(only=["3", "1"]), run(only=["2"])]
+    assert [f["participant"] for f in parts[0]["folds"]] == ["1", "3"]
+    (merged,) = merge_reports(parts)
+    assert merged == whole
+    # by hand: the pooled curve's first 10 s hold, in each of 3 people x 2 sessions, the 8 windows of the first 8-s
+    # trial and the second trial's first (ending at 9 s)
+    first_bin = [c for f in whole["folds"] for key in ("online_curve_first", "online_curve_returning")
+                 for c in f[key] if c["t_start"] == 0.0]
+    assert merged["online_curve"][0]["n_windows"] == sum(c["n_windows"] for c in first_bin) == 3 * 2 * 9
+    with pytest.raises(ValueError, match="no fold named 4; the folds are 1, 2, 3"):
+        run(only=["4"])
+    with pytest.raises(ValueError, match="participant.s. 2 held out in more than one report"):
+        merge_reports([parts[1], parts[1]])
+    with pytest.raises(ValueError, match="not run alike: they differ in epochs"):
+        merge_reports([parts[0], {**parts[1], "epochs": 21}])
 
 
 def test_online_scoring_takes_each_window_inside_one_trial_with_that_trial_s_label(rng):
@@ -249,9 +276,9 @@ def test_accuracy_curve_bins_scored_windows_by_time_since_session_start(monkeypa
     # (seconds since session start, predicted, true), out of order; by hand: bin 0 holds t 0.5, 9.9 (1 of 2 right),
     # bin 1 t 10.0, 12, 19.99 (3 of 3), bin 3 t 35 (0 of 1); no window falls in bin 2.
     scored = [(12.0, 1, 1), (0.5, 2, 2), (35.0, 0, 1), (10.0, 0, 0), (9.9, 1, 0), (19.99, 2, 2)]
-    assert accuracy_curve(scored) == [{"t_start": 0.0, "accuracy": 0.5, "n_windows": 2},
-                                      {"t_start": 10.0, "accuracy": 1.0, "n_windows": 3},
-                                      {"t_start": 30.0, "accuracy": 0.0, "n_windows": 1}]
+    assert accuracy_curve(scored) == [{"t_start": 0.0, "accuracy": 0.5, "n_correct": 1, "n_windows": 2},
+                                      {"t_start": 10.0, "accuracy": 1.0, "n_correct": 3, "n_windows": 3},
+                                      {"t_start": 30.0, "accuracy": 0.0, "n_correct": 0, "n_windows": 1}]
     assert accuracy_curve([]) == []
 
 
