@@ -364,7 +364,8 @@ def cmd_synthesize(args) -> int:
     from bci_stream.progress import Progress
 
     progress = Progress(args.participants * args.sessions, "synthesize", args.quiet)
-    folder = write_seed_folder(args.folder, args.participants, args.sessions, args.trial_seconds, args.seed, progress)
+    folder = write_seed_folder(args.folder, args.participants, args.sessions, args.trial_seconds, args.seed, progress,
+                               difficulty=args.difficulty)
     print(f"wrote a SEED-layout dataset to {folder}", file=sys.stderr)
     return 0
 
@@ -489,7 +490,7 @@ def _dataset_options(args, dataset: str | None = None) -> dict:
 
 def build_parser() -> argparse.ArgumentParser:
     from bci_stream import registry
-    from bci_stream.devices.synthetic import LAYOUTS
+    from bci_stream.devices.synthetic import DIFFICULTY, LAYOUTS
 
     p = argparse.ArgumentParser(prog="bci-stream", description=__doc__)
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -628,6 +629,9 @@ def build_parser() -> argparse.ArgumentParser:
     sy.add_argument("--sessions", type=_COUNT, default=3)
     sy.add_argument("--trial-seconds", type=_SECONDS, default=60.0)
     sy.add_argument("--seed", type=int, default=0)
+    sy.add_argument("--difficulty", choices=tuple(DIFFICULTY), default="easy",
+                    help="generator preset: easy, or seed (calibrated to the SEED paper's published cross-person "
+                         "figures)")
     sy.add_argument("-q", "--quiet", action="store_true")
     sy.set_defaults(func=cmd_synthesize)
 

@@ -12,7 +12,7 @@ from typing import Iterator
 import numpy as np
 
 from bci_stream.dataset import Dataset, DatasetOption
-from bci_stream.devices.synthetic import LAYOUTS, SyntheticEEG
+from bci_stream.devices.synthetic import DIFFICULTY, LAYOUTS, SyntheticEEG
 from bci_stream.stream import Trial
 
 
@@ -38,6 +38,8 @@ class SyntheticDataset(Dataset):
         DatasetOption("sessions", int, "sessions per participant", None, 2),
         DatasetOption("trials", int, "trials per session", None, 6),
         DatasetOption("trial_seconds", float, "seconds per trial", None, 20.0),
+        DatasetOption("difficulty", str, "generator preset: easy, or seed (calibrated to the SEED paper's published "
+                                         "cross-person figures)", tuple(DIFFICULTY), "easy"),
     )
     needs_root = False
 
@@ -60,7 +62,7 @@ class SyntheticDataset(Dataset):
     def _trials(self, participants: list[str], baseline: str) -> Iterator[Trial]:
         o = self.option_values
         return synthetic_trials(o["layout"], participants, range(1, o["sessions"] + 1), o["trials"], seed=self.seed,
-                                trial_seconds=o["trial_seconds"])
+                                trial_seconds=o["trial_seconds"], difficulty=o["difficulty"])
 
     def _n_trials(self, participants: list[str]) -> int:
         return len(participants) * self.option_values["sessions"] * self.option_values["trials"]

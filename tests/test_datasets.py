@@ -12,7 +12,7 @@ from bci_stream import cli, registry
 from bci_stream.datasets import deap, seed
 from bci_stream.datasets.synthetic import synthetic_trials
 from bci_stream.devices.files import FileSource, read_recording
-from bci_stream.devices.synthetic import LAYOUTS
+from bci_stream.devices.synthetic import LAYOUTS, SyntheticEEG
 from bci_stream.montages import DEAP32, SEED62
 from bci_stream.registry import UnknownNameError
 from bci_stream.sources import SourceError
@@ -252,9 +252,16 @@ def test_synthetic_dataset_generates_what_the_generator_gives():
     assert ds.provenance() == {"dataset": "synthetic", "synthetic": True,
                                "participants": ["1", "2"], "sessions": {"1": ["1", "2"],
                                "2": ["1", "2"]}, "options": {"layout": "deap32", "participants": 2, "sessions": 2,
-                                                             "trials": 2, "trial_seconds": 2.0, "seed": 3}}
+                                                             "trials": 2, "trial_seconds": 2.0, "difficulty": "easy",
+                                                             "seed": 3}}
     assert open_dataset("synthetic").option_values == {"layout": "seed62", "participants": 10, "sessions": 2,
-                                                        "trials": 6, "trial_seconds": 20.0}
+                                                        "trials": 6, "trial_seconds": 20.0, "difficulty": "easy"}
+    # the calibrated preset: one session generated in one piece, cut into its trials
+    hard = open_dataset("synthetic", seed=3, participants=1, sessions=1, trials=2, trial_seconds=2, difficulty="seed")
+    whole, _ = SyntheticEEG("seed62", participant=1, session=1, seed=3, trial_seconds=2, difficulty="seed").generate(800)
+    np.testing.assert_array_equal(np.concatenate([t.data for t in hard.trials()]), whole)
+    with pytest.raises(ValueError, match="synthetic difficulty 'hard': expected one of easy, seed"):
+        open_dataset("synthetic", difficulty="hard")
     with pytest.raises(ValueError, match="synthetic layout 'seed64': expected one of seed62"):
         open_dataset("synthetic", layout="seed64")
     with pytest.raises(ValueError, match="synthetic sessions 0: expected at least 1"):
