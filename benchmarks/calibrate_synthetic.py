@@ -25,7 +25,7 @@ first step, without slopes, moves each a fixed way):
   whenever 3-class batch was on target).
 
 FIXED knobs are not searched, each has its option:
-``spread`` keeps the EEG at a headset's amplitudes (devices/synthetic.py); ``artifact_rate`` and ``muscle_uv`` set the
+``spread`` keeps the EEG at a headset's median amplitudes and ``ceiling`` its tails (devices/synthetic.py); ``artifact_rate`` and ``muscle_uv`` set the
 blinks and muscle bursts. Blinks leave the figures as they are without them; muscle bursts of 15-60 uV, even 0.3 a
 minute, sink every figure and open the 3-class gap between stratified and batch to about twice the paper's (README,
 "Which artifact does it"), so ``muscle_uv`` is set by hand before the search. ``person_scale`` and
@@ -62,7 +62,7 @@ TARGETS = {(3, "stratified"): 0.796, (3, "batch"): 0.662, (2, "stratified"): 0.9
 #: Proportions of the within-class knobs that ``scale`` multiplies.
 BASE = {"person_pattern": 0.5, "clip_variation": 0.5, "drift": 0.05}
 #: Knobs set by hand, not searched (each has an option of its own; see the module's docstring).
-FIXED = ("spread", "person_scale", "session_scale", "artifact_rate", "muscle_uv", "responsiveness")
+FIXED = ("spread", "ceiling", "person_scale", "session_scale", "artifact_rate", "muscle_uv", "responsiveness")
 
 
 def log(msg: str) -> None:

@@ -106,7 +106,7 @@ def rms(a):
 @pytest.mark.parametrize("off", [{}, {"difficulty": "easy"}, {"effect": 1.0}, {"person_pattern": 0}, {"drift": 0},
                                  {"session_scale": 1}, {"clip_variation": 0}, {"clip_arousal": 0}, {"spread": 1},
                                  {"artifact_rate": 1}, {"muscle_uv": 60}, {"responsiveness": 0},
-                                 {"trait_valence": 0}, {"person_scale": 1}])
+                                 {"trait_valence": 0}, {"person_scale": 1}, {"ceiling": 0}])
 def test_each_knob_off_gives_the_easy_bytes(off):
     import hashlib
 
@@ -241,6 +241,51 @@ def test_the_seed_preset_stays_at_a_headsets_microvolts():
     windows = np.abs(x[: len(x) // 200 * 200].reshape(-1, 200, x.shape[1])).max(axis=1)
     assert ((windows > 150).mean(axis=1) >= 0.5).sum() == 0
     assert np.median(np.sqrt(np.mean(x**2, axis=0))) < 40
+
+
+def test_ceiling_caps_each_bands_amplitude_in_microvolts():
+    """People's own patterns 8x the shared one's RMS: some bands reach hundreds of microvolts, and a 10-uV ceiling
+    holds every band's RMS (from the FFT, Parseval) near 10 uV: 4 s of a band fluctuate, and bands spill a little
+    into their neighbours' bins, with a pink background on top."""
+    def band_rms(ceiling):
+        out = []
+        for p in range(1, 5):
+            x, _ = SyntheticEEG(participant=p, trial_seconds=4, person_pattern=8.0, ceiling=ceiling,
+                                **QUIET).generate(200 * 12)
+            for clip in x.reshape(3, -1, 62).astype(float):
+                f = np.fft.rfftfreq(len(clip), 1 / 200)
+                power = 2 * np.abs(np.fft.rfft(clip, axis=0)) ** 2 / len(clip) ** 2
+                out.append([np.sqrt(power[(f >= lo) & (f < hi)].sum(0)) for lo, hi in EDGES])
+        return np.array(out)
+
+    assert band_rms(0).max() > 100
+    capped = band_rms(10.0)
+    assert capped.max() < 15 and np.percentile(capped, 99) > 6
+
+
+def test_the_seed_presets_loudest_channels_stay_near_a_real_recordings(real_data_dir):
+    """12 people x 3 sessions x 15 clips: per-channel 1-s RMS (1-40 Hz) against the real 32-channel recording's,
+    which has its own blinks while these have none. Before ``ceiling`` the preset's person patterns and clip
+    variation (log-amplitude SD about 0.8 per band x channel) had lognormal tails: 99th percentile 157 uV, loudest
+    second 1429 uV. Drift is raised sqrt(60)-fold so that one minute walks as far as a 60-min session does."""
+    import mne
+    from scipy import signal
+
+    def one_second_rms(x, srate):
+        x = signal.sosfilt(signal.butter(4, (1, 40), "bandpass", fs=srate, output="sos"), x, axis=0)[round(srate):]
+        n = round(srate)
+        return np.sqrt(np.mean(x[: len(x) // n * n].reshape(-1, n, x.shape[1]) ** 2, axis=1)).ravel()
+
+    raw = mne.io.read_raw(real_data_dir / "eeglab_32ch_128hz.set", preload=True, verbose="error")
+    real = one_second_rms(raw.get_data(picks="eeg").T * 1e6, raw.info["sfreq"])
+    drift = SyntheticEEG(difficulty="seed").knobs["drift"] * np.sqrt(60)
+    ours = np.concatenate([
+        one_second_rms(SyntheticEEG(participant=p, session=s, seed=1, difficulty="seed", drift=drift, trial_seconds=4,
+                                    **QUIET).generate(200 * 4 * 15)[0].astype(float), 200.0)
+        for p in range(1, 13) for s in (1, 2, 3)])
+    assert 0.5 < np.median(ours) / np.median(real) < 2
+    assert np.percentile(ours, 99) < 2 * np.percentile(real, 99)
+    assert ours.max() < 2 * real.max()
 
 
 def test_artifact_rate_sets_how_often_blinks_and_muscle_bursts_come():
