@@ -105,9 +105,12 @@ def _print_merged(ap, paths) -> None:
     parts = []
     for path in paths:
         try:
-            parts += json.loads(Path(path).read_text())
+            reports = json.loads(Path(path).read_text())
         except (OSError, ValueError) as e:
             ap.error(f"--merge: {path}: expected a --report file: {e}")
+        if not (isinstance(reports, list) and reports and all(isinstance(r, dict) and "folds" in r for r in reports)):
+            ap.error(f"--merge: {path}: expected a --report file (a list of reports), got something else")
+        parts += reports
     try:
         reports = merge_reports(parts)
     except (KeyError, ValueError) as e:
