@@ -106,7 +106,8 @@ def rms(a):
 @pytest.mark.parametrize("off", [{}, {"difficulty": "easy"}, {"effect": 1.0}, {"person_pattern": 0}, {"drift": 0},
                                  {"session_scale": 1}, {"clip_variation": 0}, {"clip_arousal": 0}, {"spread": 1},
                                  {"artifact_rate": 1}, {"muscle_uv": 60}, {"responsiveness": 0},
-                                 {"trait_valence": 0}, {"person_scale": 1}, {"ceiling": 0}])
+                                 {"trait_valence": 0}, {"person_scale": 1}, {"ceiling": 0},
+                                 {"shared_arousal": 0}])
 def test_each_knob_off_gives_the_easy_bytes(off):
     import hashlib
 
@@ -401,6 +402,36 @@ def test_clip_arousal_sets_neutral_apart_off_the_valence_axis():
     # Without an emotion pattern there is nothing to rise along (and no valence pattern to project on).
     flat = [SyntheticEEG(effect=0.0, clip_arousal=a, **QUIET).generate(200)[0] for a in (0.0, 1.0)]
     np.testing.assert_array_equal(*flat)
+
+
+def test_shared_arousal_sets_neutral_apart_the_same_way_in_every_person():
+    """The emotional classes' midpoint minus neutral in the generator's log-amplitude table (before noise), with a
+    knob at 1 minus without: shared_arousal's is the shared arousal pattern (emotion_pattern's row, times the person's
+    0.8-1.2) less its projection on the person's own valence pattern, nearly the same in every person;
+    clip_arousal's, along each person's whole arousal pattern, mostly their own when person_pattern is large."""
+    from bci_stream.devices.synthetic import emotion_pattern
+
+    def table(p, **kw):
+        return np.log(SyntheticEEG(participant=p, person_pattern=2.0, **QUIET, **kw)._amp)
+
+    def apart(t):
+        return (t[0] + t[2]) / 2 - t[1]
+
+    aro = emotion_pattern(SEED62)[1]
+    shared_rises, own_rises = [], []
+    for p in range(1, 7):
+        base = table(p)
+        val = (base[2] - base[0]) / 2  # the person's valence pattern (one unit)
+        expect = aro - np.sum(aro * val) / np.sum(val * val) * val
+        rise = apart(table(p, shared_arousal=1.0)) - apart(base)
+        k = slope(rise, expect)
+        assert 0.8 <= k <= 1.2, (p, k)
+        np.testing.assert_allclose(rise, k * expect, atol=1e-9)
+        shared_rises.append(rise.ravel())
+        own_rises.append((apart(table(p, clip_arousal=1.0)) - apart(base)).ravel())
+    pairs = [(i, j) for i in range(6) for j in range(i + 1, 6)]
+    assert min(np.corrcoef(shared_rises[i], shared_rises[j])[0, 1] for i, j in pairs) > 0.8
+    assert np.mean([abs(np.corrcoef(own_rises[i], own_rises[j])[0, 1]) for i, j in pairs]) < 0.4
 
 
 def test_knobs_from_the_source_spec_and_their_errors():
