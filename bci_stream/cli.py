@@ -340,23 +340,43 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    import json
-
-    from bci_stream.evaluation import evaluate, format_report
+    from bci_stream.evaluation import evaluate
 
     _check_device(args.device)  # before the features are computed
     fset, trials_of = _dataset(args)
-    report = evaluate(fset, _train_settings(args), args.protocol, dataset=args.dataset, k=args.folds,
-                      online=args.online, session_trials=trials_of)
-    print(format_report([report]))
+    if args.held_out and args.protocol != "loso":
+        raise ValueError("--held-out names participants to leave out one at a time: it needs --protocol loso")
+    only = args.held_out.split(",") if args.held_out else None
+    try:
+        report = evaluate(fset, _train_settings(args), args.protocol, dataset=args.dataset, k=args.folds,
+                          online=args.online, session_trials=trials_of, only=only)
+    except ValueError as e:
+        raise ValueError(f"--held-out: {e}" if only and str(e).startswith("no fold named") else str(e)) from None
+    _print_reports([report], args)
+    return 0
+
+
+def cmd_merge_reports(args) -> int:
+    from bci_stream.evaluation import load_reports, merge_reports
+
+    _print_reports(merge_reports(load_reports(args.reports)), args)
+    return 0
+
+
+def _print_reports(reports: list[dict], args) -> None:
+    """The table, and the reports as JSON (``--report``: one report, or a list of several) and figures (``--plots``)."""
+    import json
+
+    from bci_stream.evaluation import format_report
+
+    print(format_report(reports))
     if args.report:
-        Path(args.report).write_text(json.dumps(report, indent=2))
+        Path(args.report).write_text(json.dumps(reports[0] if len(reports) == 1 else reports, indent=2))
     if args.plots:
         from bci_stream.plots import write_plots
 
-        for path in write_plots([report], args.plots):
+        for path in write_plots(reports, args.plots):
             print(f"wrote {path}", file=sys.stderr)
-    return 0
 
 
 def cmd_synthesize(args) -> int:
@@ -619,9 +639,17 @@ def build_parser() -> argparse.ArgumentParser:
                            help="leave one participant out, or k folds of whole trials")
             t.add_argument("--folds", type=_number(int, 2, inclusive=True), default=5, metavar="K",
                            help="folds of --protocol kfold (default 5)")
+            t.add_argument("--held-out", metavar="P,P,...",
+                           help="with --protocol loso: hold out only these participants, one at a time (a long run in "
+                                "parts; join their --report files with merge-reports)")
             t.add_argument("--online", action="store_true", help="also replay held-out sessions through the live path")
-            t.add_argument("--report", help="write the report as JSON here")
-            t.add_argument("--plots", help="write PNG figures into this folder")
+            _add_report_options(t)
+
+    mr = sub.add_parser("merge-reports", help="join evaluate reports that each held out some participants into the "
+                                              "report of one run over all of them")
+    mr.add_argument("reports", nargs="+", metavar="REPORT", help="JSON files written by evaluate --report")
+    _add_report_options(mr)
+    mr.set_defaults(func=cmd_merge_reports)
 
     sy = sub.add_parser("synthesize", help="write a synthetic SEED-like dataset in SEED's file layout")
     sy.add_argument("folder")
@@ -682,6 +710,11 @@ def _quiet_liblsl() -> None:
         import pylsl
 
         pylsl.set_config_content("[log]\nlevel = -2\n")
+
+
+def _add_report_options(p) -> None:
+    p.add_argument("--report", help="write the report as JSON here")
+    p.add_argument("--plots", help="write PNG figures into this folder")
 
 
 def main(argv=None) -> int:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import tempfile
+from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
@@ -196,6 +198,23 @@ def merge_reports(parts: list[dict]) -> list[dict]:
             report["seconds"] = round(sum(r["seconds"] for r in rs), 1)
         merged.append(report)
     return merged
+
+
+def load_reports(paths: Iterable[str]) -> list[dict]:
+    """The reports in these JSON files (``evaluate --report``: one report; ``benchmarks/accuracy.py --report``: a list
+    of them), for ``merge_reports``."""
+    reports = []
+    for path in paths:
+        try:
+            data = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as e:
+            raise ValueError(f"{path}: expected a JSON report written by --report: {e}") from None
+        data = [data] if isinstance(data, dict) else data
+        if not (isinstance(data, list) and data and all(isinstance(r, dict) and "folds" in r for r in data)):
+            raise ValueError(f"{path}: expected a report written by --report (a report, or a list of them), got "
+                             f"something else")
+        reports += data
+    return reports
 
 
 def by_session(trials: Iterable[Trial]) -> list[list[Trial]]:

@@ -31,7 +31,7 @@ from bci_stream import registry
 from bci_stream.batch import relabel_trials, select_classes
 from bci_stream.datasets.synthetic import write_seed_folder
 from bci_stream.devices.synthetic import DIFFICULTY, preset_tag
-from bci_stream.evaluation import evaluate, format_report, merge_reports
+from bci_stream.evaluation import evaluate, format_report, load_reports, merge_reports
 from bci_stream.featurecache import feature_set
 from bci_stream.progress import Progress
 from bci_stream.training import TrainSettings
@@ -102,17 +102,8 @@ def _print_tables(reports) -> None:
 
 
 def _print_merged(ap, paths) -> None:
-    parts = []
-    for path in paths:
-        try:
-            reports = json.loads(Path(path).read_text())
-        except (OSError, ValueError) as e:
-            ap.error(f"--merge: {path}: expected a --report file: {e}")
-        if not (isinstance(reports, list) and reports and all(isinstance(r, dict) and "folds" in r for r in reports)):
-            ap.error(f"--merge: {path}: expected a --report file (a list of reports), got something else")
-        parts += reports
     try:
-        reports = merge_reports(parts)
+        reports = merge_reports(load_reports(paths))
     except (KeyError, ValueError) as e:
         ap.error(f"--merge: {e}")
     print(f"{len(paths)} reports joined")

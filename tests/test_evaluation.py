@@ -6,6 +6,7 @@ import re
 import numpy as np
 import pytest
 
+from bci_stream import cli
 from bci_stream.batch import build_features
 from bci_stream.bundle import default_bundle_for
 from bci_stream.datasets.synthetic import synthetic_trials
@@ -190,6 +191,35 @@ def test_evaluate_command_writes_report_and_plots(tmp_path):
     pngs = sorted(p.name for p in (tmp_path / "plots").glob("*.png"))
     assert pngs == ["accuracy_per_participant.png", "confusion_stratified.png", "online_accuracy_over_time.png"]
     assert all((tmp_path / "plots" / p).stat().st_size > 5000 for p in pngs)
+
+
+def test_evaluate_held_out_in_parts_and_merge_reports_give_the_whole_run(tmp_path, capsys):
+    """What a lab does with a LOSO run too long for one sitting: ``evaluate --held-out`` in parts, then
+    ``merge-reports``; the joined report is the one-run report, and the table printed is its table."""
+    common = ["evaluate", "--dataset", "synthetic", "--participants", "3", "--sessions", "1", "--trials", "3",
+              "--trial-seconds", "6", "--epochs", "10", "-q"]
+    printed = {}
+    for name, extra in (("whole", []), ("a", ["--held-out", "3,1"]), ("b", ["--held-out", "2"])):
+        res = cli_run(*common, *extra, "--report", tmp_path / f"{name}.json", timeout=300)
+        assert res.returncode == 0, res.stderr
+        printed[name] = res.stdout
+    part = json.loads((tmp_path / "a.json").read_text())
+    assert [f["participant"] for f in part["folds"]] == ["1", "3"]
+    res = cli_run("merge-reports", tmp_path / "a.json", tmp_path / "b.json", "--report", tmp_path / "m.json")
+    assert res.returncode == 0, res.stderr
+    merged, whole = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("m", "whole"))
+    assert merged == whole
+    assert res.stdout == printed["whole"] and len(res.stdout.splitlines()) == 5  # head, 3 people, mean
+    # user mistakes: one line each, naming the option or file
+    for argv, said in (([*common, "--held-out", "4"], "--held-out: no fold named 4; the folds are 1, 2, 3"),
+                       ([*common, "--held-out", "1", "--protocol", "kfold"], "--held-out names participants"),
+                       (["merge-reports", str(tmp_path / "a.json"), str(tmp_path / "a.json")],
+                        "participant(s) 1, 3 held out in more than one report"),
+                       (["merge-reports", str(tmp_path / "none.json")], f"{tmp_path / 'none.json'}: expected a JSON "
+                                                                          f"report written by --report")):
+        assert cli.main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and said in err[0], err
 
 
 def test_evaluate_runs_unchanged_on_seed_and_deap_folders(tmp_path):
