@@ -340,7 +340,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from bci_stream.evaluation import evaluate
+    from bci_stream.evaluation import UnknownFoldError, evaluate
 
     _check_device(args.device)  # before the features are computed
     fset, trials_of = _dataset(args)
@@ -350,8 +350,8 @@ def cmd_evaluate(args) -> int:
     try:
         report = evaluate(fset, _train_settings(args), args.protocol, dataset=args.dataset, k=args.folds,
                           online=args.online, session_trials=trials_of, only=only)
-    except ValueError as e:
-        raise ValueError(f"--held-out: {e}" if only and str(e).startswith("no fold named") else str(e)) from None
+    except UnknownFoldError as e:
+        raise ValueError(f"--held-out: {e}") from None
     _print_reports([report], args)
     return 0
 

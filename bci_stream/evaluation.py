@@ -101,6 +101,10 @@ def folds(fset: FeatureSet, protocol: str, k: int, seed: int):
         raise ValueError(f"unknown protocol {protocol!r}; use loso or kfold")
 
 
+class UnknownFoldError(ValueError):
+    """``only`` named a fold the protocol does not make."""
+
+
 def evaluate(fset: FeatureSet, settings: TrainSettings, protocol: str, *, dataset: str, k: int | None = None,
              online: bool = False, session_trials: Callable[[str], Iterable[Trial]] | None = None,
              only: Iterable[str] | None = None) -> dict:
@@ -120,7 +124,7 @@ def evaluate(fset: FeatureSet, settings: TrainSettings, protocol: str, *, datase
         names = [name for name, _ in every]
         unknown = [name for name in only if name not in names]
         if unknown:
-            raise ValueError(f"no fold named {', '.join(unknown)}; the folds are {', '.join(names)}")
+            raise UnknownFoldError(f"no fold named {', '.join(unknown)}; the folds are {', '.join(names)}")
         every = [(name, test) for name, test in every if name in only]
     if not every:
         raise ValueError("no folds to run")
