@@ -145,7 +145,7 @@ class SyntheticEEG:
       the midline, times the channel's gain); 60 is a clenched jaw. Bursts fall on the lateral beta and gamma that
       carry most of the valence pattern, where the EEG has 1-3 uV.
     - ``responsiveness``: people react to the same films more or less strongly. Each person's whole emotion pattern
-      (shared, own, and clip_arousal's rise) is multiplied by exp(responsiveness x z), z standard normal per person;
+      (shared, own, and the clip_arousal and shared_arousal rises) is multiplied by exp(responsiveness x z), z standard normal per person;
       clip variation and drift are not, so a weak responder's emotions are small against them. Per-subject SEED
       accuracies range over tens of points.
     - ``trait_valence``: each person's resting amplitudes carry a multiple (standard normal x trait_valence, in
