@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from bci_stream import registry
+from bci_stream.allocator import keep_freed_blocks
 from bci_stream.batch import FeatureSet
 from bci_stream.bundle import ModelBundle
 from bci_stream.model import Classifier, model_class
@@ -186,6 +187,7 @@ def fit(X: np.ndarray, y: np.ndarray, strata: np.ndarray, n_classes: int, settin
     Full-batch by default; with ``batch_strata`` each minibatch holds every window
     of that many whole strata, so stratified layers see the statistics they will see live.
     """
+    keep_freed_blocks()
     torch.manual_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)
     device, epochs, batch_strata = settings.device, settings.epochs, settings.batch_strata
