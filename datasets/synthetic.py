@@ -11,6 +11,7 @@ from typing import Iterator
 
 import numpy as np
 
+from bci_stream.atomic import atomic_write
 from bci_stream.dataset import Dataset, DatasetOption
 from bci_stream.devices.synthetic import DIFFICULTY, LAYOUTS, SyntheticEEG
 from bci_stream.stream import Trial
@@ -86,13 +87,14 @@ def write_seed_folder(folder, participants: int = 15, sessions: int = 3, trial_s
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    scipy.io.savemat(folder / "label.mat", {"label": np.asarray(SEED_ORDER, np.int16)[None] - 1})
     for p in range(1, participants + 1):
         for s in range(1, sessions + 1):
             trials = synthetic_trials("seed62", [p], [s], len(SEED_ORDER), seed=seed, trial_seconds=trial_seconds,
                                       schedule=SEED_ORDER, **generator)
             variables = {f"p{p:02d}_eeg{t.trial}": np.ascontiguousarray(t.data.T) for t in trials}
-            scipy.io.savemat(folder / f"{p}_202601{s:02d}.mat", variables)
+            atomic_write(folder / f"{p}_202601{s:02d}.mat", lambda f: scipy.io.savemat(f, variables))
             if progress is not None:
                 progress.update(note=f"participant {p} session {s}")
+    # Last: without it the SEED reader refuses the folder, so an interrupted write never passes for a whole one.
+    atomic_write(folder / "label.mat", lambda f: scipy.io.savemat(f, {"label": np.asarray(SEED_ORDER, np.int16)[None] - 1}))
     return folder

@@ -455,3 +455,30 @@ def test_a_synthetic_option_that_is_no_number_is_named(option):
         SyntheticSource.from_spec(f"seed62?{option}")
     key, value = option.split("=")
     assert str(e.value) == f"synthetic source 'seed62?{option}': {key}={value!r}: expected a number"
+
+
+def test_an_interrupted_synthesize_leaves_a_folder_the_seed_reader_refuses(tmp_path):
+    """Benchmarks reuse a generated folder when it reads as SEED; one cut short (a killed run) must not."""
+    import scipy.io
+
+    from bci_stream import registry
+    from bci_stream.datasets.synthetic import write_seed_folder
+
+    class Killed(Exception):
+        pass
+
+    class KillAfterFirstSession:
+        def update(self, k=1, note=""):
+            raise Killed
+
+    folder = tmp_path / "SEED"
+    with pytest.raises(Killed):
+        write_seed_folder(folder, participants=2, sessions=1, trial_seconds=1, progress=KillAfterFirstSession())
+    assert sorted(p.name for p in folder.iterdir()) == ["1_20260101.mat"]  # no label.mat, no temporary file
+    with pytest.raises(FileNotFoundError, match="label.mat"):
+        list(registry.load_dataset("seed")(folder).trials())
+
+    write_seed_folder(folder, participants=2, sessions=1, trial_seconds=1)
+    labels = scipy.io.loadmat(folder / "label.mat")["label"].ravel().tolist()
+    assert labels == [1, 0, -1, -1, 0, 1, -1, 0, 1, 1, 0, -1, 0, 1, -1]  # SEED's film order
+    assert sorted({t.participant for t in registry.load_dataset("seed")(folder).trials()}) == ["1", "2"]
