@@ -96,5 +96,6 @@ def write_seed_folder(folder, participants: int = 15, sessions: int = 3, trial_s
             if progress is not None:
                 progress.update(note=f"participant {p} session {s}")
     # Last: without it the SEED reader refuses the folder, so an interrupted write never passes for a whole one.
-    atomic_write(folder / "label.mat", lambda f: scipy.io.savemat(f, {"label": np.asarray(SEED_ORDER, np.int16)[None] - 1}))
+    labels = {"label": np.asarray(SEED_ORDER, np.int16)[None] - 1}
+    atomic_write(folder / "label.mat", lambda f: scipy.io.savemat(f, labels))
     return folder
