@@ -1,0 +1,83 @@
+"""What a model bundle says about generated people it never saw, through the live path.
+
+The shipped bundles are trained on the generator; this measures what they, or a candidate to replace them, do on
+new generated people of each preset: each person's sessions (clips in random class order, every class once per
+round) replayed through ``LiveSession`` as a new person and then a returning one, raw EEG in 0.1-s chunks at the
+bundle's hop. New people are drawn under a data seed the training did not use, so none of their draws (gains,
+offsets, own patterns) was seen. Printed: accuracy over a new person's first session and over returning sessions,
+over the first 60 s of the first session, and the first session by 30 s since its start.
+
+    python benchmarks/bundles.py [--bundles seed62,new.pt] [--difficulty easy,seed] [--participants 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from pathlib import Path
+
+import torch
+
+from bci_stream.bundle import load_model
+from bci_stream.evaluation import CURVE_BIN, accuracy_curve, replay_participant
+from bci_stream.progress import Progress
+from bci_stream.datasets.synthetic import synthetic_trials
+
+#: Data seed of the new people; the bundles are trained on seed 0.
+SEED = 1001
+#: Bins of the first-session curve printed.
+BINS = 10
+
+
+def share(scored, until=float("inf")) -> float:
+    """Accuracy of scored windows (seconds since session start, predicted, true) before ``until`` seconds."""
+    hits = [p == y for t, p, y in scored if t < until]
+    return sum(hits) / max(1, len(hits))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--bundles", default="seed62", help="bundled names or paths, separated by commas")
+    ap.add_argument("--difficulty", default="easy,seed", help="generator presets of the new people")
+    ap.add_argument("--participants", type=int, default=5)
+    ap.add_argument("--sessions", type=int, default=2)
+    ap.add_argument("--trials", type=int, default=15, help="clips per session")
+    ap.add_argument("--trial-seconds", default="30,240", help="clip length per preset, in --difficulty's order")
+    args = ap.parse_args()
+    presets = args.difficulty.split(",")
+    try:
+        seconds = [float(x) for x in args.trial_seconds.split(",")]
+    except ValueError:
+        ap.error(f"--trial-seconds: expected numbers separated by commas, got {args.trial_seconds!r}")
+    if len(seconds) != len(presets):
+        ap.error(f"--trial-seconds: one length per --difficulty preset ({len(presets)}), got {len(seconds)}")
+    torch.set_num_threads(1)
+    logging.basicConfig(level=logging.ERROR)
+    bundles = {name: load_model(name) for name in args.bundles.split(",")}
+    people = [str(p) for p in range(1, args.participants + 1)]
+    print(f"New people: {args.participants} x {args.sessions} sessions x {args.trials} clips, data seed {SEED}; "
+          f"first session by {CURVE_BIN:g} s since its start")
+    print(f"{'bundle (trained on)':<30}{'data':<12}{'first session':>14}{'returning':>10}{'first 60 s':>11}   "
+          + " ".join(f"{k * CURVE_BIN:>4.0f}" for k in range(BINS)) + f"{'s':>7}")
+    for name, bundle in bundles.items():
+        options = bundle.report["data"]["options"]
+        trained = f"{Path(name).stem} ({options['layout']}, {options.get('difficulty', 'easy')})"
+        for preset, clip in zip(presets, seconds):
+            t0, first, returning = time.perf_counter(), [], []
+            progress = Progress(len(people), f"{name} on {preset}")
+            for p in people:
+                trials = synthetic_trials(options["layout"], [p], range(1, args.sessions + 1), args.trials, seed=SEED,
+                                          trial_seconds=clip, difficulty=preset)
+                new, again = replay_participant(bundle, trials, bundle.window, bundle.hop)
+                first += new
+                returning += again
+                progress.update(note=f"participant {p}")
+            curve = accuracy_curve(first)[:BINS]
+            print(f"{trained:<30}{preset + f' {clip:g} s':<12}{share(first):>14.3f}"
+                  f"{share(returning):>10.3f}{share(first, 60):>11.3f}   "
+                  + " ".join(f"{c['accuracy']:>4.2f}" for c in curve) + f"{time.perf_counter() - t0:>7.0f}")
+
+
+if __name__ == "__main__":
+    main()
