@@ -19,7 +19,8 @@ from pathlib import Path
 
 import torch
 
-from bci_stream.bundle import load_model
+from bci_stream.bundle import BundleError, load_model
+from bci_stream.devices.synthetic import DIFFICULTY
 from bci_stream.evaluation import CURVE_BIN, accuracy_curve, replay_participant
 from bci_stream.progress import Progress
 from bci_stream.datasets.synthetic import synthetic_trials
@@ -30,10 +31,11 @@ SEED = 1001
 BINS = 10
 
 
-def share(scored, until=float("inf")) -> float:
-    """Accuracy of scored windows (seconds since session start, predicted, true) before ``until`` seconds."""
+def share(scored, until=float("inf")) -> str:
+    """Accuracy of scored windows (seconds since session start, predicted, true) before ``until`` seconds, printed;
+    "-" when there are none (one session: no returning person)."""
     hits = [p == y for t, p, y in scored if t < until]
-    return sum(hits) / max(1, len(hits))
+    return f"{sum(hits) / len(hits):.3f}" if hits else "-"
 
 
 def main() -> None:
@@ -46,15 +48,26 @@ def main() -> None:
     ap.add_argument("--trial-seconds", default="30,240", help="clip length per preset, in --difficulty's order")
     args = ap.parse_args()
     presets = args.difficulty.split(",")
+    if not set(presets) <= set(DIFFICULTY):
+        ap.error(f"--difficulty: expected presets among {', '.join(DIFFICULTY)} separated by commas, "
+                 f"got {args.difficulty!r}")
+    for name in ("participants", "sessions", "trials"):
+        if getattr(args, name) < 1:
+            ap.error(f"--{name}: expected at least 1, got {getattr(args, name)}")
     try:
         seconds = [float(x) for x in args.trial_seconds.split(",")]
     except ValueError:
         ap.error(f"--trial-seconds: expected numbers separated by commas, got {args.trial_seconds!r}")
+    if not all(x > 0 for x in seconds):
+        ap.error(f"--trial-seconds: expected lengths above 0, got {args.trial_seconds!r}")
     if len(seconds) != len(presets):
         ap.error(f"--trial-seconds: one length per --difficulty preset ({len(presets)}), got {len(seconds)}")
     torch.set_num_threads(1)
     logging.basicConfig(level=logging.ERROR)
-    bundles = {name: load_model(name) for name in args.bundles.split(",")}
+    try:
+        bundles = {name: load_model(name) for name in args.bundles.split(",")}
+    except BundleError as e:
+        ap.error(f"--bundles: {e}")
     people = [str(p) for p in range(1, args.participants + 1)]
     print(f"New people: {args.participants} x {args.sessions} sessions x {args.trials} clips, data seed {SEED}; "
           f"first session by {CURVE_BIN:g} s since its start")
@@ -74,8 +87,8 @@ def main() -> None:
                 returning += again
                 progress.update(note=f"participant {p}")
             curve = accuracy_curve(first)[:BINS]
-            print(f"{trained:<30}{preset + f' {clip:g} s':<12}{share(first):>14.3f}"
-                  f"{share(returning):>10.3f}{share(first, 60):>11.3f}   "
+            print(f"{trained:<30}{preset + f' {clip:g} s':<12}{share(first):>14}"
+                  f"{share(returning):>10}{share(first, 60):>11}   "
                   + " ".join(f"{c['accuracy']:>4.2f}" for c in curve) + f"{time.perf_counter() - t0:>7.0f}")
 
 
