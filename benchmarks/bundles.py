@@ -20,10 +20,10 @@ from pathlib import Path
 import torch
 
 from bci_stream.bundle import BundleError, load_model
+from bci_stream.datasets.synthetic import synthetic_trials
 from bci_stream.devices.synthetic import DIFFICULTY
 from bci_stream.evaluation import CURVE_BIN, accuracy_curve, replay_participant
 from bci_stream.progress import Progress
-from bci_stream.datasets.synthetic import synthetic_trials
 
 #: Data seed of the new people; the bundles are trained on seed 0.
 SEED = 1001
@@ -68,6 +68,11 @@ def main() -> None:
         bundles = {name: load_model(name) for name in args.bundles.split(",")}
     except BundleError as e:
         ap.error(f"--bundles: {e}")
+    for name, bundle in bundles.items():
+        data = bundle.report.get("data", {})
+        if data.get("dataset") != "synthetic":
+            ap.error(f"--bundles: {name} was trained on dataset {data.get('dataset')!r}; expected a bundle trained on "
+                     f"the generator (bci-stream train --dataset synthetic), whose layout the new people take")
     people = [str(p) for p in range(1, args.participants + 1)]
     print(f"New people: {args.participants} x {args.sessions} sessions x {args.trials} clips, data seed {SEED}; "
           f"first session by {CURVE_BIN:g} s since its start")
