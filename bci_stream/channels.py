@@ -159,7 +159,9 @@ def match(model: list[str] | tuple[str, ...], info: StreamInfo, rename: dict[str
     matched = {m: info.channel_names[columns[m]] for m in model if m in columns}
     missing = [m for m in model if m not in columns]
     if missing:
-        picks, matrix = _interpolation(model, info, by_name, columns, missing, max_interpolated, model_name)
+        bad = {canonical(rename.get(c, c)) for c in exclude}
+        picks, matrix = _interpolation(model, info, by_name, columns, missing, max_interpolated, model_name,
+                                       sum(canonical(m) in bad for m in missing))
     else:
         picks, matrix = np.array([columns[m] for m in model]), None
     unused = tuple(info.channel_names[i] for i in sorted(set(by_name.values()) - set(picks.tolist())))
@@ -188,13 +190,15 @@ def _by_position(wanted, info: StreamInfo, by_name: dict[str, int], taken: set[i
     return out
 
 
-def _interpolation(model, info, by_name, columns, missing, max_interpolated, model_name):
-    """Picks and matrix that pass matched channels through and interpolate the missing ones, within the limits."""
+def _interpolation(model, info, by_name, columns, missing, max_interpolated, model_name, n_bad=0):
+    """Picks and matrix that pass matched channels through and interpolate the missing ones, within the limits;
+    ``n_bad`` of the missing are in the stream but excluded as bad, which the error says apart from absent ones."""
     train = "; or train a model for this montage (bci-stream train --channels-of SOURCE)"
     if len(missing) > max_interpolated * len(model):
+        bad = f"; {n_bad} of them are in the stream but bad: flat, railed or non-finite" if n_bad else ""
         raise MontageError(
             f"stream {info.name!r} lacks {len(missing)} of {model_name}'s {len(model)} channels "
-            f"({len(missing) / len(model):.0%}, above the {max_interpolated:.0%} that may be interpolated): "
+            f"({len(missing) / len(model):.0%}, above the {max_interpolated:.0%} that may be interpolated{bad}): "
             f"{names_list(missing)}{train}")
     unplaced = [m for m in missing if standard_position(m) is None]
     if unplaced:
