@@ -153,10 +153,10 @@ def evaluate(fset: FeatureSet, settings: TrainSettings, protocol: str, *, datase
     meta = {"dataset": dataset, "features": fset.features, "norm": norm, "protocol": protocol,
             "classes": list(fset.class_names), "model": settings.model, "epochs": settings.epochs,
             "seed": settings.seed, "window": fset.window, "hop": fset.hop, "live_pass": bundle.report["live_pass"]}
-    return _summary(meta, results, confusion.tolist())
+    return summarize(meta, results, confusion.tolist())
 
 
-def _summary(meta: dict, results: list[dict], confusion: list) -> dict:
+def summarize(meta: dict, results: list[dict], confusion: list) -> dict:
     """The report of these folds: their means, and the population's online curves pooled from theirs."""
     acc = np.array([f["accuracy"] for f in results])
     report = {**meta, "folds": results, "mean_accuracy": float(acc.mean()), "std_accuracy": float(acc.std()),
@@ -171,7 +171,7 @@ def _summary(meta: dict, results: list[dict], confusion: list) -> dict:
     return report
 
 
-#: What ``_summary`` computes from the folds; the rest of a report says what was run, and parts must agree on it.
+#: What ``summarize`` computes from the folds; the rest of a report says what was run, and parts must agree on it.
 SUMMARY = ("folds", "mean_accuracy", "std_accuracy", "confusion", "online_mean_accuracy", "online_std_accuracy",
            "online_curve", *(key for _, key in CURVES), "seconds")
 
@@ -197,7 +197,7 @@ def merge_reports(parts: list[dict]) -> list[dict]:
         if twice:
             raise ValueError(f"norm {norm}, seed {seed}: participant(s) {', '.join(twice)} held out in more than one "
                              f"report")
-        report = _summary(meta, results, np.sum([r["confusion"] for r in rs], axis=0).tolist())
+        report = summarize(meta, results, np.sum([r["confusion"] for r in rs], axis=0).tolist())
         if all("seconds" in r for r in rs):
             report["seconds"] = round(sum(r["seconds"] for r in rs), 1)
         merged.append(report)

@@ -1,5 +1,6 @@
 """Cross-participant accuracy on the synthetic SEED-like dataset: no / batch / stratified normalization,
-offline and online (through the live path, from empty statistics), leave-one-participant-out.
+offline and online (through the live path, from empty statistics), leave-one-participant-out, beside a naive
+reference on the same folds (a logistic regression on per-session z-scores, ``zscore_reference.py``).
 
 The dataset is written in SEED's own file layout by the synthetic generator and
 read back by the SEED reader, so `bci-stream evaluate` runs the same protocol
@@ -35,7 +36,8 @@ from bci_stream.devices.synthetic import DIFFICULTY, preset_tag
 from bci_stream.evaluation import evaluate, format_report, load_reports, merge_reports
 from bci_stream.featurecache import feature_set
 from bci_stream.progress import Progress
-from bci_stream.training import TrainSettings
+from bci_stream.training import NORMS, TrainSettings
+from zscore_reference import reference_report
 
 #: The span of a new person's first session that the tables score on its own.
 FIRST_SECONDS = 60
@@ -50,11 +52,14 @@ def _evaluate(job, fsets, epochs, device, live_pass, only):
     # One thread per worker: two workers each on its own core beat two threads fighting over both.
     torch.set_num_threads(1)
     seed, norm = job
-    fset, folder, mapping = fsets[seed]
+    fset, folder, mapping, every_class = fsets[seed]
     t = time.perf_counter()
-    settings = TrainSettings(norm=norm, epochs=epochs, seed=seed, device=device, live_pass=live_pass)
-    r = evaluate(fset, settings, "loso", online=True, dataset="synthetic-seed",
-                 session_trials=functools.partial(_trials_of, folder, mapping), only=only)
+    if norm == "reference":
+        r = reference_report(every_class, list(fset.class_names), mapping, seed, only)
+    else:
+        settings = TrainSettings(norm=norm, epochs=epochs, seed=seed, device=device, live_pass=live_pass)
+        r = evaluate(fset, settings, "loso", online=True, dataset="synthetic-seed",
+                     session_trials=functools.partial(_trials_of, folder, mapping), only=only)
     r["data"] = folder.parent.name  # the generator's settings, which parts of one run must share
     r["seconds"] = round(time.perf_counter() - t, 1)
     return r
@@ -78,6 +83,10 @@ def _table(reports) -> None:
     if "stratified" in by and "batch" in by:
         print(f"\nstratified - batch, offline: {by['stratified']['mean_accuracy'] - by['batch']['mean_accuracy']:+.3f}; "
               f"online: {by['stratified']['online_mean_accuracy'] - by['batch']['online_mean_accuracy']:+.3f}")
+    if "stratified" in by and "reference" in by:
+        print(f"stratified - reference, offline: "
+              f"{by['stratified']['mean_accuracy'] - by['reference']['mean_accuracy']:+.3f}; online: "
+              f"{by['stratified']['online_mean_accuracy'] - by['reference']['online_mean_accuracy']:+.3f}")
     if "stratified" in by:
         r = by["stratified"]
         print(f"stratified, new {FIRST_SECONDS} s - offline: {_first_minute(r) - r['mean_accuracy']:+.3f}")
@@ -139,7 +148,9 @@ def main() -> None:
     ap.add_argument("--trial-seconds", type=float, help="default 30 s for easy, 240 s (SEED's clips) for seed")
     ap.add_argument("--hop", type=float, default=1.0, help="window hop for features and the online replay, s")
     ap.add_argument("--epochs", type=int, default=100)
-    ap.add_argument("--norms", default="none,batch,stratified")
+    ap.add_argument("--norms", default="none,batch,stratified,reference",
+                    help="the network's normalizations, and 'reference': a logistic regression on per-session "
+                         "z-scores offline and cumulative ones online (benchmarks/zscore_reference.py)")
     ap.add_argument("--classes", help="keep only these classes, e.g. negative,positive (SEED's 2-class task); the "
                     "others still stream online, unscored")
     ap.add_argument("--jobs", type=int, default=min(3, os.cpu_count() or 1),
@@ -175,18 +186,21 @@ def main() -> None:
             write_seed_folder(folder, args.participants, args.sessions, args.trial_seconds, seed=seed,
                               progress=Progress(args.participants * args.sessions, f"synthesize seed {seed}"),
                               difficulty=args.difficulty)
-        fset = feature_set(registry.load_dataset("seed")(folder), features="de", window=1.0, hop=args.hop)
+        fset = every_class = feature_set(registry.load_dataset("seed")(folder), features="de", window=1.0, hop=args.hop)
         mapping = None
         if args.classes:
             try:
                 fset, mapping = select_classes(fset, args.classes.split(","))
             except ValueError as e:
                 ap.error(f"--classes: {e}")
-        fsets[seed] = fset, folder, mapping
+        fsets[seed] = fset, folder, mapping, every_class
         print(f"seed {seed}: {args.participants} participants x {args.sessions} sessions x 15 trials x "
               f"{args.trial_seconds:g} s, {len(fsets[seed][0].y)} windows ({time.perf_counter() - t0:.0f} s to prepare)",
               flush=True)
     norms = args.norms.split(",")
+    unknown = [n for n in norms if n not in (*NORMS, "reference")]
+    if unknown:
+        ap.error(f"--norms: unknown {', '.join(unknown)}; expected some of {', '.join((*NORMS, 'reference'))}")
     # The longest evaluations first, so parallel workers finish together.
     jobs = sorted(((s, n) for s in seeds for n in norms), key=lambda j: j[1] != "stratified")
     only = args.folds.split(",") if args.folds else None
