@@ -10,8 +10,8 @@ a person's sessions teach the network their patterns and differ at rest where ba
 15 x 3 at a 4-s hop is within 1.5 points of the full protocol at a sixth of its cost): four numbers, each moved
 by a secant step on the figure it sets most (the first step, without slopes, moves each a fixed way):
 
-- ``scale`` multiplies person_pattern, clip_variation and drift of ``BASE`` (their proportions are
-  fixed). It sets 2-class stratified accuracy: the relative knobs follow ``effect``, so within-class
+- ``scale`` multiplies person_pattern, clip_variation and drift in fixed proportions (``BASE``, or
+  ``--base``). It sets 2-class stratified accuracy: the relative knobs follow ``effect``, so within-class
   variation against the emotion pattern does not change with ``effect``. It costs stratified more than
   batch (``--decompose``, data seed 2: clip_variation cost 3-class stratified 7.5 points and batch 0.3), so
   raising it narrows the 3-class gap that ``trait_valence`` opens.
@@ -196,8 +196,7 @@ def main() -> None:
     ap.add_argument("--search-participants", type=int, default=15)
     ap.add_argument("--search-sessions", type=int, default=3)
     ap.add_argument("--start-effect", type=float, default=DIFFICULTY["seed"]["effect"])
-    ap.add_argument("--start-scale", type=float, default=DIFFICULTY["seed"]["person_pattern"] / BASE["person_pattern"],
-                    help="multiple of BASE to start from")
+    ap.add_argument("--start-scale", type=float, help="multiple of --base to start from (default: the preset's)")
     ap.add_argument("--start-arousal", type=float, default=DIFFICULTY["seed"]["clip_arousal"])
     ap.add_argument("--start-trait", type=float, default=DIFFICULTY["seed"]["trait_valence"])
     ap.add_argument("--points", help="evaluate these EFFECT,SCALE,AROUSAL,TRAIT points (';'-separated) instead of "
@@ -230,6 +229,8 @@ def main() -> None:
         args.base = dict(zip(BASE, map(float, args.base.split(",")), strict=True))
     except ValueError:
         ap.error(f"--base: expected {len(BASE)} numbers separated by commas ({', '.join(BASE)}), got {args.base!r}")
+    if args.start_scale is None:
+        args.start_scale = DIFFICULTY["seed"]["person_pattern"] / args.base["person_pattern"]
     try:
         args.seed = [int(v) for v in args.seed.split(",")]
     except ValueError:
