@@ -316,11 +316,11 @@ def _provenance(args) -> dict:
 
 
 def _train_settings(args):
-    from bci_stream.training import TrainSettings
+    from bci_stream.training import CLASS_AWARE, TrainSettings
 
     return TrainSettings(norm=args.norm, **({"model": args.model} if args.model else {}), epochs=args.epochs,
                          seed=args.seed, device=args.device, batch_strata=args.batch_strata, live_pass=args.live_pass,
-                         class_aware=args.class_aware, population=args.population,
+                         class_aware=CLASS_AWARE[args.class_aware], population=args.population,
                          **({} if args.level_seconds is None else {"level_seconds": args.level_seconds or None}),
                          quiet=args.quiet)
 
@@ -336,6 +336,10 @@ def cmd_train(args) -> int:
     r = bundle.report
     print(f"wrote {path}: {r['windows']} windows from {r['participants']} participants in {r['train_seconds']} s; "
           f"held-out participants' accuracy {r.get('heldout_accuracy', float('nan')):.3f}", file=sys.stderr)
+    if "class_aware_choice" in r:
+        c = r["class_aware_choice"]
+        print(f"--class-aware auto: {'on' if c['chosen'] else 'off'} (held-out participants online: class-aware "
+              f"{c['aware']:.3f}, plain {c['plain']:.3f})", file=sys.stderr)
     return 0
 
 
@@ -385,7 +389,7 @@ def cmd_synthesize(args) -> int:
 
     progress = Progress(args.participants * args.sessions, "synthesize", args.quiet)
     folder = write_seed_folder(args.folder, args.participants, args.sessions, args.trial_seconds, args.seed, progress,
-                               difficulty=args.difficulty)
+                               jobs=args.jobs, difficulty=args.difficulty)
     print(f"wrote a SEED-layout dataset to {folder}", file=sys.stderr)
     return 0
 
@@ -611,10 +615,13 @@ def build_parser() -> argparse.ArgumentParser:
         t.add_argument("--live-pass", action=argparse.BooleanOptionalAction, default=True,
                        help="also train on each session replayed in random trial order through running statistics, "
                             "as the live path normalizes (stratified only; --no-live-pass trains as Fdez et al. 2021)")
-        t.add_argument("--class-aware", action=argparse.BooleanOptionalAction, default=False,
+        t.add_argument("--class-aware", nargs="?", const="on", default="off", choices=("on", "off", "auto"),
                        help="live input statistics leave out each window's emotion as the model judges it, so a "
                             "session that has seen one emotion does not take it for the person's level (stratified "
-                            "only; off by default: a wrong first guess can stick for a session, see the README)")
+                            "only; off by default: a wrong first guess can stick for a session, see the README); "
+                            "auto: on or off, whichever decodes held-out training participants better online")
+        t.add_argument("--no-class-aware", dest="class_aware", action="store_const", const="off",
+                       help="the same as --class-aware off")
         t.add_argument("--population", action=argparse.BooleanOptionalAction, default=False,
                        help="also train a model on each window's relative band profile, referenced to the training "
                             "population, that speaks for a new person while their own statistics are young "
@@ -660,6 +667,7 @@ def build_parser() -> argparse.ArgumentParser:
     sy.add_argument("--difficulty", choices=tuple(DIFFICULTY), default="easy",
                     help="generator preset: easy, or seed (calibrated to the SEED paper's published cross-person "
                          "figures)")
+    sy.add_argument("--jobs", type=_COUNT, default=1, help="sessions generated in parallel processes (the same files)")
     sy.add_argument("-q", "--quiet", action="store_true")
     sy.set_defaults(func=cmd_synthesize)
 

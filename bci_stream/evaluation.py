@@ -12,14 +12,16 @@ import numpy as np
 
 from bci_stream.batch import FeatureSet
 from bci_stream.bundle import ModelBundle
-from bci_stream.pipeline import Collect
+from bci_stream.pipeline import Collect, Pipeline
 from bci_stream.progress import Progress
 from bci_stream.session import LiveSession, SessionOptions
-from bci_stream.stream import Chunk, Trial
-from bci_stream.training import TrainSettings, natural_key, normalize_inputs, predict, stratum_ids, train_bundle
+from bci_stream.stream import Chunk, StreamInfo, Trial
+from bci_stream.training import NORMS, TrainSettings, natural_key, normalize_inputs, predict, stratum_ids, train_bundle
 
 #: Online accuracy is binned by time since session start, in seconds.
 CURVE_BIN = 30.0
+#: The share of a fold's training participants held out to choose its live statistics on (class-aware "auto").
+CHOICE_HOLDOUT = 0.2
 #: The online curves ``format_report`` prints: a new person's first session, and a returning person's later ones.
 CURVES = (("first session", "online_curve_first"), ("returning", "online_curve_returning"))
 
@@ -65,6 +67,33 @@ def replay_participant(bundle: ModelBundle, trials: Iterable[Trial], window: flo
     with tempfile.TemporaryDirectory() as state:
         scored = [replay_session(bundle, s, window, hop, state) for s in by_session(trials)]
     return scored[0], [row for s in scored[1:] for row in s]
+
+
+def feature_sessions(fset: FeatureSet, participant: str):
+    """(session, its rows) of the participant, in natural order."""
+    for s in sorted(np.unique(fset.session[fset.participant == participant]), key=natural_key):
+        yield s, np.flatnonzero((fset.participant == participant) & (fset.session == s))
+
+
+def decode_features(bundle: ModelBundle, fset: FeatureSet, participant: str, session: str, rows: np.ndarray,
+                    state_dir=None) -> np.ndarray:
+    """Predicted classes of feature ``rows``, in that order, by a fresh pipeline on the live path (its normalization
+    and model, ``Pipeline.classify``), without the filters and features: fast enough to compare live choices."""
+    info = StreamInfo("features", list(bundle.channels), bundle.srate, "microvolts")
+    pipe = Pipeline(info, bundle, participant, session, hop=fset.hop, state_dir=state_dir)
+    try:
+        return pipe.classify(fset.X[rows]).argmax(1)
+    finally:
+        pipe.close()
+
+
+def replay_features(bundle: ModelBundle, fset: FeatureSet, participant: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(predicted, true) classes of each of the participant's sessions, in natural order, decoded as by
+    :func:`decode_features` with one state folder, so later sessions start from earlier ones as a returning
+    person's do."""
+    with tempfile.TemporaryDirectory() as state:
+        return [(decode_features(bundle, fset, participant, s, rows, state), fset.y[rows])
+                for s, rows in feature_sessions(fset, participant)]
 
 
 def accuracy_curve(scored: list) -> list[dict]:
@@ -133,14 +162,19 @@ def evaluate(fset: FeatureSet, settings: TrainSettings, protocol: str, *, datase
     results, confusion = [], np.zeros((n_classes, n_classes), np.int64)
     norm, device = settings.norm, settings.device
     progress = Progress(len(every), f"{protocol} {norm}", settings.quiet)
+    # Class-aware "auto" is chosen on some of each fold's training participants: nested, never on the test fold.
+    holdout = CHOICE_HOLDOUT if settings.class_aware == "auto" and NORMS[norm] == "stratified" else 0
     for name, test in every:
-        bundle = train_bundle(fset.take(~test), dataset, dataclasses.replace(settings, quiet=True), holdout=0, hop=fset.hop)
+        bundle = train_bundle(fset.take(~test), dataset, dataclasses.replace(settings, quiet=True), holdout=holdout,
+                              hop=fset.hop)
         net = bundle.build_model(device)
         train_stats = (np.asarray(bundle.normalization["prior_mean"]), np.asarray(bundle.normalization["prior_var"]))
         Xt = normalize_inputs(fset.X[test], strata[test], norm, train_stats)
         pred = predict(net, Xt, strata[test], device)
         np.add.at(confusion, (fset.y[test], pred), 1)
         fold = {"participant": name, "accuracy": float((pred == fset.y[test]).mean()), "n_windows": int(test.sum())}
+        if "class_aware_choice" in bundle.report:
+            fold["class_aware_choice"] = bundle.report["class_aware_choice"]
         if online:
             first, returning = replay_participant(bundle, session_trials(name), fset.window, fset.hop)
             _, p, y = (np.array(v) for v in zip(*first, *returning))
@@ -152,7 +186,8 @@ def evaluate(fset: FeatureSet, settings: TrainSettings, protocol: str, *, datase
         progress.update(note=f"{name}: {fold['accuracy']:.3f}" + (f" online {fold['online_accuracy']:.3f}" if online else ""))
     meta = {"dataset": dataset, "features": fset.features, "norm": norm, "protocol": protocol,
             "classes": list(fset.class_names), "model": settings.model, "epochs": settings.epochs,
-            "seed": settings.seed, "window": fset.window, "hop": fset.hop, "live_pass": bundle.report["live_pass"]}
+            "seed": settings.seed, "window": fset.window, "hop": fset.hop, "live_pass": bundle.report["live_pass"],
+            "class_aware": settings.class_aware if NORMS[norm] == "stratified" else False}
     return summarize(meta, results, confusion.tolist())
 
 

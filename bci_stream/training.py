@@ -22,6 +22,8 @@ from bci_stream.stratified import (INPUT_EPS, ClassEffects, Level, LiveStrata, b
                                    population_prior, zscore)
 from bci_stream.stream import Trial
 
+#: --class-aware's values as TrainSettings.class_aware.
+CLASS_AWARE = {"on": True, "off": False, "auto": "auto"}
 #: --norm -> how inputs are normalized: per stratum, or by the training population's statistics.
 NORMS = {"stratified": "stratified", "batch": "global", "none": "global"}
 
@@ -40,7 +42,9 @@ class TrainSettings:
     live_pass: bool = True
     #: Live input statistics leave out each window's class effect, as the model judges it (stratified only). Off by
     #: default: it can lock onto a wrong first guess for a whole session (README, "Class-aware statistics").
-    class_aware: bool = False
+    #: "auto": on or off, whichever decodes the held-out training participants better online (nested: the choice
+    #: never sees the people a model is tested on), so it needs train_bundle's holdout.
+    class_aware: bool | str = False
     #: Beside the stratified model, a population-referenced one (bci_stream/population.py) that speaks for a new
     #: person while the population prior weighs in their statistics (stratified inputs, log-power features only).
     #: Off by default: on one data seed of the `seed` generator it lifted a new person's first minute from 0.42 to
@@ -59,6 +63,8 @@ class TrainSettings:
     def __post_init__(self):
         if self.norm not in NORMS:
             raise ValueError(f"norm {self.norm!r}: expected one of {', '.join(NORMS)}")
+        if self.class_aware not in (True, False, "auto"):
+            raise ValueError(f"class_aware {self.class_aware!r}: expected True, False or 'auto'")
 
 
 #: The population-referenced model: featurenet without hidden layers, a multinomial logistic regression with
@@ -251,6 +257,13 @@ def predict(model, X: np.ndarray, strata: np.ndarray, device: str = "cpu") -> np
     return logits.argmax(-1).cpu().numpy()
 
 
+def heldout_participants(people: np.ndarray, holdout: float, seed: int) -> np.ndarray:
+    """The training participants a bundle is first trained without, to report on and to choose its live
+    statistics on: ``holdout`` of them, drawn by ``seed``; none of fewer than 3."""
+    n_out = int(round(holdout * len(people))) if len(people) > 2 else 0
+    return np.random.default_rng(seed).choice(people, n_out, replace=False)
+
+
 def train_bundle(fset: FeatureSet, name: str, settings: TrainSettings = TrainSettings(), holdout: float = 0.2,
                  hop: float = 0.1, session_trials: Callable[[str], Iterable[Trial]] | None = None) -> ModelBundle:
     """Train on every window of ``fset``; with ``holdout``, first report accuracy on held-out participants.
@@ -282,9 +295,12 @@ def train_bundle(fset: FeatureSet, name: str, settings: TrainSettings = TrainSet
     live_rows = (settings.prior_seconds / fset.hop, settings.participant_seconds / fset.hop,
                  settings.network_prior_seconds / fset.hop)
     n_classes = len(fset.class_names)
-    n_out = int(round(holdout * len(people))) if len(people) > 2 else 0
-    if n_out:
-        held = np.random.default_rng(settings.seed).choice(people, n_out, replace=False)
+    held = heldout_participants(people, holdout, settings.seed)
+    choose = settings.class_aware == "auto" and NORMS[norm] == "stratified"
+    if choose and not len(held):
+        raise ValueError(f"class-aware auto chooses on held-out training participants: it needs at least 3 "
+                         f"participants and a holdout, got {len(people)} participant(s) and holdout {holdout:g}")
+    if len(held):
         test = np.isin(part, held)
         train_stats = input_statistics(X[~test], strata[~test], norm)
         Xh = normalize_inputs(X[~test], strata[~test], norm, train_stats)
@@ -294,10 +310,18 @@ def train_bundle(fset: FeatureSet, name: str, settings: TrainSettings = TrainSet
                           live=LiveOrder(fset.take(~test), strata[~test], *live_rows, level) if live_pass else None)
         report["heldout_participants"] = sorted(held.tolist())
         report["heldout_accuracy"] = float((predict(m, Xt, strata[test], settings.device) == y[test]).mean())
+        if session_trials is not None or choose:
+            held_out = _bundle(m, m_kwargs, train_stats, fset, dataclasses.replace(settings, class_aware=bool(
+                settings.class_aware)), hop, name, {}, Xh, y[~test], level,
+                fit_population(fset.take(~test), strata[~test], settings))
+        if choose:
+            report["class_aware_choice"] = choice = choose_class_aware(held_out, fset.take(test))
+            settings = dataclasses.replace(settings, class_aware=choice["chosen"])
+            if not choice["chosen"]:
+                held_out = dataclasses.replace(held_out, normalization=ClassEffects.strip(held_out.normalization))
         if session_trials is not None:
-            held_out = _bundle(m, m_kwargs, train_stats, fset, settings, hop, name, {}, Xh, y[~test], level,
-                               fit_population(fset.take(~test), strata[~test], settings))
             report["reliability"] = reliability(held_out, report["heldout_participants"], session_trials)
+    report["class_aware"] = bool(settings.class_aware) and NORMS[norm] == "stratified"
     level = input_level(Xn, y, n_classes, settings, fset.hop)
     net, kwargs = fit(Xn, y, strata, n_classes, settings,
                       live=LiveOrder(fset, strata, *live_rows, level) if live_pass else None)
@@ -330,6 +354,21 @@ def _bundle(net: Classifier, kwargs: dict, stats, fset: FeatureSet, settings: Tr
                        "participant_seconds": settings.participant_seconds, "halflife_seconds": None, **live},
         report=report, name=name, population=population.to_dict() if population is not None else {},
     )
+
+
+def choose_class_aware(bundle: ModelBundle, held: FeatureSet) -> dict:
+    """Plain or class-aware live statistics for ``bundle`` (trained with class means, without the participants of
+    ``held``): whichever decodes ``held``'s sessions better online, each person's sessions in order as a returning
+    person's, by the mean of their accuracies. Plain on a tie, since class-aware statistics can lock onto a wrong
+    first guess."""
+    from bci_stream.evaluation import replay_features  # evaluation imports this module
+
+    plain = dataclasses.replace(bundle, normalization=ClassEffects.strip(bundle.normalization))
+    people = sorted(np.unique(held.participant).tolist(), key=natural_key)
+    accuracy = {kind: float(np.mean([np.mean(np.concatenate([p == t for p, t in replay_features(b, held, person)]))
+                                     for person in people]))
+                for kind, b in (("plain", plain), ("aware", bundle))}
+    return {"participants": people, **accuracy, "chosen": accuracy["aware"] > accuracy["plain"]}
 
 
 def reliability(bundle: ModelBundle, participants: list[str], session_trials: Callable[[str], Iterable[Trial]]) -> dict:

@@ -22,6 +22,7 @@ import argparse
 import functools
 import json
 import os
+import re
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -31,12 +32,12 @@ import torch
 
 from bci_stream import registry
 from bci_stream.batch import relabel_trials, select_classes
-from bci_stream.datasets.synthetic import write_seed_folder
+from bci_stream.datasets.synthetic import SEED_ORDER, write_seed_folder
 from bci_stream.devices.synthetic import DIFFICULTY, preset_tag
-from bci_stream.evaluation import evaluate, format_report, load_reports, merge_reports
+from bci_stream.evaluation import CURVE_BIN, CURVES, evaluate, format_report, load_reports, merge_reports
 from bci_stream.featurecache import feature_set
 from bci_stream.progress import Progress
-from bci_stream.training import NORMS, TrainSettings
+from bci_stream.training import CLASS_AWARE, NORMS, TrainSettings
 from zscore_reference import reference_report
 
 #: The span of a new person's first session that the tables score on its own.
@@ -48,7 +49,7 @@ def _trials_of(folder, mapping, participant):
     return trials if mapping is None else relabel_trials(trials, mapping)
 
 
-def _evaluate(job, fsets, epochs, device, live_pass, only):
+def _evaluate(job, fsets, epochs, device, live_pass, class_aware, only):
     # One thread per worker: two workers each on its own core beat two threads fighting over both.
     torch.set_num_threads(1)
     seed, norm = job
@@ -57,7 +58,8 @@ def _evaluate(job, fsets, epochs, device, live_pass, only):
     if norm == "reference":
         r = reference_report(every_class, list(fset.class_names), mapping, seed, only)
     else:
-        settings = TrainSettings(norm=norm, epochs=epochs, seed=seed, device=device, live_pass=live_pass)
+        settings = TrainSettings(norm=norm, epochs=epochs, seed=seed, device=device, live_pass=live_pass,
+                                 class_aware=class_aware)
         r = evaluate(fset, settings, "loso", online=True, dataset="synthetic-seed",
                      session_trials=functools.partial(_trials_of, folder, mapping), only=only)
     r["data"] = folder.parent.name  # the generator's settings, which parts of one run must share
@@ -90,10 +92,48 @@ def _table(reports) -> None:
     if "stratified" in by:
         r = by["stratified"]
         print(f"stratified, new {FIRST_SECONDS} s - offline: {_first_minute(r) - r['mean_accuracy']:+.3f}")
+        chosen = [f["class_aware_choice"]["chosen"] for f in r["folds"] if "class_aware_choice" in f]
+        if chosen:
+            print(f"stratified, class-aware auto: class-aware statistics chosen in {sum(chosen)} of {len(chosen)} "
+                  f"folds")
     print("\nPer held-out participant:\n" + format_report(reports))
-    if "stratified" in by:
-        print("\nStratified, online accuracy by time since session start:")
-        print("  " + "  ".join(f"{c['t_start'] / 60:.1f}m {c['accuracy']:.2f}" for c in by["stratified"]["online_curve"]))
+    _early_curves(reports)
+    _by_clip(reports)
+
+
+#: The span of a session the early-curve table shows, by the curves' bins.
+EARLY_SECONDS = 300
+
+
+def _early_curves(reports) -> None:
+    """Online accuracy over each session's first EARLY_SECONDS, by the reports' 30-s bins: a new person's first
+    session, and a returning person's later ones."""
+    starts = np.arange(0, EARLY_SECONDS, CURVE_BIN)
+    head = f"online accuracy by time since session start, by {CURVE_BIN:g} s:"
+    print("\n" + head + " ".join(f"{t:>5g}" for t in starts))
+    for r in reports:
+        for what, key in CURVES:
+            acc = {c["t_start"]: c["accuracy"] for c in r.get(key, [])}
+            print(f"  {r['norm'] + ', ' + what:<{len(head) - 2}}" + " ".join(
+                f"{acc[t]:>5.2f}" if t in acc else f"{'-':>5}" for t in starts))
+
+
+def _by_clip(reports) -> None:
+    """A new person's first session online, clip by clip in SEED's order, from the reports' 30-s curves."""
+    clip = float(re.search(r"-t([\d.]+)-", reports[0]["data"]).group(1))
+    if clip % CURVE_BIN:
+        return  # a bin would straddle two clips
+    sign = {0: "-", 1: "0", 2: "+"}  # SEED_ORDER's class indices: negative, neutral, positive
+    print(f"\nA new person's first session online, by {clip:g}-s clip, SEED's order:")
+    print(f"  {'':<12}" + " ".join(f"{sign[c]:>4}" for c in SEED_ORDER))
+    for r in reports:
+        clips = [[0, 0] for _ in SEED_ORDER]
+        for b in r["online_curve_first"]:
+            k = int(b["t_start"] // clip)
+            if k < len(clips):
+                clips[k][0] += b["n_correct"]
+                clips[k][1] += b["n_windows"]
+        print(f"  {r['norm']:<12}" + " ".join(f"{c / n:>4.2f}" if n else f"{'-':>4}" for c, n in clips))
 
 
 def _across_seeds(reports, seeds) -> None:
@@ -113,13 +153,20 @@ def _across_seeds(reports, seeds) -> None:
         print("  " + "  ".join(f"{curves[0][i]['t_start'] / 60:.1f}m {acc[:, i].mean():.2f}" for i in range(n)))
 
 
+def _class_aware(reports) -> str:
+    """The stratified models' --class-aware (off in reports from before the option)."""
+    setting = next((r.get("class_aware", False) for r in reports if r["norm"] == "stratified"), None)
+    return {None: "-", **{v: k for k, v in CLASS_AWARE.items()}}[setting]
+
+
 def _print_tables(reports) -> None:
     seeds = list(dict.fromkeys(r["seed"] for r in reports))
     for seed in seeds:
         r = next(r for r in reports if r["seed"] == seed)
         print(f"\nSeed {seed}, data {r['data']}: leave-one-participant-out accuracy, {len(r['classes'])} "
               f"classes, DE features, {r['epochs']} epochs, live pass "
-              f"{'on' if any(r['live_pass'] for r in reports if r['seed'] == seed) else 'off'}\n")
+              f"{'on' if any(r['live_pass'] for r in reports if r['seed'] == seed) else 'off'}, class-aware "
+              f"{_class_aware([r for r in reports if r['seed'] == seed])}\n")
         _table([r for r in reports if r["seed"] == seed])
     if len(seeds) > 1:
         _across_seeds(reports, seeds)
@@ -158,6 +205,9 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--live-pass", action=argparse.BooleanOptionalAction, default=True,
                     help="train stratified models on live-order replays too (--no-live-pass: offline statistics only)")
+    ap.add_argument("--class-aware", choices=tuple(CLASS_AWARE), default="off",
+                    help="stratified models' live statistics: plain (off), class-aware (on), or either, chosen per "
+                         "fold on 20 %% of its training participants held out (auto, nested: one more model a fold)")
     ap.add_argument("--folds", help="hold out only these participants, e.g. 1,2,3 (default: all); write --report "
                                     "and join the parts with --merge")
     ap.add_argument("--merge", nargs="+", metavar="REPORT", help="print the tables of these --report files joined, "
@@ -185,7 +235,7 @@ def main() -> None:
         if not (folder / "label.mat").exists():
             write_seed_folder(folder, args.participants, args.sessions, args.trial_seconds, seed=seed,
                               progress=Progress(args.participants * args.sessions, f"synthesize seed {seed}"),
-                              difficulty=args.difficulty)
+                              jobs=args.jobs, difficulty=args.difficulty)
         fset = every_class = feature_set(registry.load_dataset("seed")(folder), features="de", window=1.0, hop=args.hop)
         mapping = None
         if args.classes:
@@ -205,7 +255,7 @@ def main() -> None:
     jobs = sorted(((s, n) for s in seeds for n in norms), key=lambda j: j[1] != "stratified")
     only = args.folds.split(",") if args.folds else None
     run = functools.partial(_evaluate, fsets=fsets, epochs=args.epochs, device=args.device, live_pass=args.live_pass,
-                            only=only)
+                            class_aware=CLASS_AWARE[args.class_aware], only=only)
     if args.jobs > 1:
         with ProcessPoolExecutor(args.jobs) as pool:
             done = dict(zip(jobs, pool.map(run, jobs)))

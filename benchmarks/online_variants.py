@@ -1,6 +1,7 @@
 """Online accuracy of the live path's statistics, choice by choice: plain or class-aware input statistics, with or
 without the population model (bci_stream/population.py) pooled in, and how long a new person's statistics lean on
-the training population (the population prior's weight, in seconds).
+the training population (the population prior's weight, in seconds). ``auto`` is ``train --class-aware auto``'s
+nested choice between the first two, made per fold on held-out training participants.
 
 Each held-out participant's sessions go through ``Pipeline.classify``, window by window in time order: the live
 path's own normalization and model, the objects ``run`` uses, with one state folder per participant so later
@@ -31,7 +32,6 @@ import json
 import os
 import re
 import sys
-import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -40,11 +40,13 @@ import numpy as np
 import torch
 
 from bci_stream.batch import FeatureSet, build_features
+from bci_stream.bundle import ModelBundle
 from bci_stream.datasets.synthetic import SEED_ORDER, synthetic_trials
 from bci_stream.devices.synthetic import DIFFICULTY, LAYOUTS, preset_tag
-from bci_stream.pipeline import Pipeline
-from bci_stream.stream import StreamInfo
-from bci_stream.training import TrainSettings, natural_key, normalize_inputs, predict, stratum_ids, train_bundle
+from bci_stream.evaluation import CHOICE_HOLDOUT, decode_features, feature_sessions, replay_features
+from bci_stream.stratified import ClassEffects
+from bci_stream.training import (TrainSettings, choose_class_aware, heldout_participants, natural_key,
+                                 normalize_inputs, predict, stratum_ids, train_bundle)
 
 #: Online accuracy of a new person's first session over its first FIRST_SECONDS, and the curve's bin.
 FIRST_SECONDS, BIN = 60, 30
@@ -57,10 +59,14 @@ def _features(participant: int, difficulty: str, sessions: int, trial_seconds: f
     return build_features(trials, sessions * len(SEED_ORDER), LAYOUTS["seed62"].classes, "de", 1.0, 1.0, quiet=True)
 
 
+def data_key(args) -> str:
+    return (f"{preset_tag(args.difficulty)}-p{args.participants}-s{args.sessions}-t{args.trial_seconds:g}-"
+            f"seed{args.seed}")
+
+
 def dataset(args) -> FeatureSet:
     """Every participant's DE features at a 1-s hop, from the cache or generated (one process per participant)."""
-    key = f"{preset_tag(args.difficulty)}-p{args.participants}-s{args.sessions}-t{args.trial_seconds:g}-seed{args.seed}"
-    path = Path(args.cache) / f"{key}.npz"
+    path = Path(args.cache) / f"{data_key(args)}.npz"
     if path.exists():
         with np.load(path) as z:
             d = dict(z)
@@ -82,17 +88,20 @@ def dataset(args) -> FeatureSet:
     return dataclasses.replace(parts[0], **cat)
 
 
-def variant_bundle(bundle, name: str):
-    """``bundle`` as variant ``KIND[+pop][-level]:SECONDS``: plain or class-aware input statistics, population prior
-    of SECONDS, with (``+pop``) or without the population model pooled in, and without (``-level``) a session's
-    level leaving its prior fast across the directions the classes do not separate."""
+def variant_bundle(bundle, name: str, aware_chosen: bool | None = None):
+    """``bundle`` as variant ``KIND[+pop][-level]:SECONDS``: plain or class-aware input statistics (``auto``: the
+    fold's nested choice, ``aware_chosen``), population prior of SECONDS, with (``+pop``) or without the population
+    model pooled in, and without (``-level``) a session's level leaving its prior fast across the directions the
+    classes do not separate."""
     kind, seconds = name.split(":")
     kind, *mods = re.split(r"(?=[+-])", kind)
-    if kind not in ("plain", "aware") or set(mods) - {"+pop", "-level"}:
-        raise SystemExit(f"variant {name}: expected (plain|aware)[+pop][-level]:SECONDS")
+    if kind not in ("plain", "aware", "auto") or set(mods) - {"+pop", "-level"}:
+        raise SystemExit(f"variant {name}: expected (plain|aware|auto)[+pop][-level]:SECONDS")
+    if kind == "auto":
+        kind = "aware" if aware_chosen else "plain"
     norm = {**bundle.normalization, "prior_seconds": float(seconds)}
     if kind == "plain":
-        norm = {k: v for k, v in norm.items() if k not in ("class_means", "within_share")}
+        norm = ClassEffects.strip(norm)
     elif "class_means" not in norm:
         raise SystemExit(f"variant {name}: the model was trained without class means (--no-class-aware?)")
     if "-level" in mods:
@@ -100,27 +109,37 @@ def variant_bundle(bundle, name: str):
     return dataclasses.replace(bundle, normalization=norm, population=bundle.population if "+pop" in mods else {})
 
 
-def sessions(fset: FeatureSet, participant: str):
-    """(session, its rows) of the participant, in natural order."""
-    for s in sorted(np.unique(fset.session[fset.participant == participant]), key=natural_key):
-        yield s, np.flatnonzero((fset.participant == participant) & (fset.session == s))
+def trained(path: Path | None, train: FeatureSet, settings: TrainSettings, hop: float) -> ModelBundle:
+    """A fold's model, from ``--models`` if it is there, else trained (and kept there)."""
+    if path is not None and path.exists():
+        return ModelBundle.load(path)
+    bundle = train_bundle(train, "synthetic-seed", settings, holdout=0, hop=hop)
+    if path is not None:
+        bundle.save(path)
+    return bundle
 
 
-def decode(bundle, fset: FeatureSet, participant: str, session: str, rows: np.ndarray, state=None) -> np.ndarray:
-    """Predicted classes of feature ``rows``, in that order, by a fresh pipeline on the live path."""
-    info = StreamInfo("features", list(bundle.channels), bundle.srate, "microvolts")
-    pipe = Pipeline(info, bundle, participant, session, hop=fset.hop, state_dir=state)
-    try:
-        return pipe.classify(fset.X[rows]).argmax(1)
-    finally:
-        pipe.close()
+def nested_choice(train: FeatureSet, fset: FeatureSet, settings: TrainSettings, path: Path | None) -> dict:
+    """Class-aware statistics or plain ones, as ``train --class-aware auto`` chooses: a model trained without
+    CHOICE_HOLDOUT of the fold's training participants decodes their sessions (at ``fset``'s hop) both ways."""
+    inner = heldout_participants(np.unique(train.participant), CHOICE_HOLDOUT, settings.seed)
+    model = trained(path, train.take(~np.isin(train.participant, inner)), settings, fset.hop)
+    return choose_class_aware(model, fset.take(np.isin(fset.participant, inner)))
 
 
-def online(bundle, fset: FeatureSet, participant: str) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(predicted, true) classes of each of the participant's sessions, in natural order, through the live path."""
-    with tempfile.TemporaryDirectory() as state:
-        return [(decode(bundle, fset, participant, s, rows, state), fset.y[rows])
-                for s, rows in sessions(fset, participant)]
+def models_folder(args) -> None:
+    """Check that ``--models`` holds the models of these training settings and data, and make it."""
+    if not args.models:
+        return
+    folder = Path(args.models)
+    settings = {"data": data_key(args), **{k: getattr(args, k) for k in
+                                           ("train_hop", "train_prior", "train_level", "epochs", "seed")}}
+    saved = folder / "settings.json"
+    if saved.exists() and json.loads(saved.read_text()) != settings:
+        raise SystemExit(f"--models {folder}: holds models of other settings ({saved.read_text().strip()}), "
+                         f"expected {json.dumps(settings)}")
+    folder.mkdir(parents=True, exist_ok=True)
+    saved.write_text(json.dumps(settings))
 
 
 def first_minutes(bundle, fset: FeatureSet, participant: str) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -130,11 +149,11 @@ def first_minutes(bundle, fset: FeatureSet, participant: str) -> list[tuple[np.n
     a positive clip's; these are every clip's, of every class."""
     n = int(round(FIRST_SECONDS / fset.hop))
     out = []
-    for s, rows in sessions(fset, participant):
+    for s, rows in feature_sessions(fset, participant):
         clips = list(dict.fromkeys(fset.trial[rows]))
         for k in range(len(clips)):
             order = np.concatenate([rows[fset.trial[rows] == c] for c in clips[k:] + clips[:k]])[:n]
-            out.append((order, decode(bundle, fset, participant, s, order)))
+            out.append((order, decode_features(bundle, fset, participant, s, order)))
     return out
 
 
@@ -147,7 +166,8 @@ def fold(participant: str, fset: FeatureSet, args) -> dict:
     settings = TrainSettings(seed=args.seed, epochs=args.epochs, class_aware=True, population=True, quiet=True,
                              level_seconds=args.train_level or None,
                              **({"prior_seconds": args.train_prior} if args.train_prior else {}))
-    bundle = train_bundle(train, "synthetic-seed", settings, holdout=0, hop=fset.hop)
+    path = (lambda role: Path(args.models) / f"fold{participant}-{role}.pt") if args.models else (lambda role: None)
+    bundle = trained(path("stratified"), train, settings, fset.hop)
     held = fset.take(test)
     strata = stratum_ids(held.participant, held.session)
     def right(model, norm: str, stats=None) -> np.ndarray:
@@ -163,16 +183,21 @@ def fold(participant: str, fset: FeatureSet, args) -> dict:
               "offline_first": float(offline_right[test][first][:FIRST_SECONDS].mean()),
               "offline_right": offline_right}
     if args.batch_reference:
-        batch = train_bundle(train, "synthetic-seed", dataclasses.replace(
-            settings, norm="batch", live_pass=False, class_aware=False, population=False), holdout=0, hop=fset.hop)
+        batch = trained(path("batch"), train, dataclasses.replace(
+            settings, norm="batch", live_pass=False, class_aware=False, population=False), fset.hop)
         result["batch_right"] = right(batch.build_model(), "batch", (np.asarray(batch.normalization["prior_mean"]),
                                                                      np.asarray(batch.normalization["prior_var"])))
+    if any(name.startswith("auto") for name in args.variants.split(",")):
+        result["choice"] = nested_choice(train, fset, settings, path("inner"))
     for name in args.variants.split(","):
-        variant = variant_bundle(bundle, name)
-        result[name] = online(variant, fset, participant)
+        variant = variant_bundle(bundle, name, result.get("choice", {}).get("chosen"))
+        result[name] = replay_features(variant, fset, participant)
         result[f"{name} starts"] = first_minutes(variant, fset, participant)
     print(f"  fold {participant}: offline {offline:.3f}, " + ", ".join(
         f"{n} {np.mean(np.concatenate([p == y for p, y in result[n]])):.3f}" for n in args.variants.split(","))
+        + (f", auto chose {'aware' if result['choice']['chosen'] else 'plain'} (held-out training participants "
+           f"{','.join(result['choice']['participants'])}: plain {result['choice']['plain']:.3f}, aware "
+           f"{result['choice']['aware']:.3f})" if "choice" in result else "")
         + f" ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
     return result
 
@@ -233,7 +258,8 @@ def main() -> None:
     ap.add_argument("--trial-seconds", type=float, help="default 240 s (SEED's clips) for seed, 30 s for easy")
     ap.add_argument("--folds", help="held-out participants, e.g. 1,2,6,7 (default: all)")
     ap.add_argument("--variants", default="plain-level:240,plain:240,aware-level:240,aware:240",
-                    help="KIND[+pop][-level]:SECONDS,...: plain or aware (class-aware) input statistics, with the "
+                    help="KIND[+pop][-level]:SECONDS,...: plain or aware (class-aware) input statistics, or auto "
+                         "(either, chosen per fold on held-out training participants, nested), with the "
                          "population model pooled in (+pop) or not, without the fast level across the directions "
                          "the classes do not separate (-level), population prior in s")
     ap.add_argument("--train-hop", type=int, default=4, help="train on every N-th 1-s window")
@@ -249,10 +275,15 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0, help="seed of data and training; 0 is the development seed")
     ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--cache", default=str(Path.home() / ".cache" / "bci-stream" / "online-variants"))
+    ap.add_argument("--models", help="keep each fold's trained models in this folder and reuse them, so that live "
+                                     "choices are compared on the same models at the cost of replays alone; it "
+                                     "refuses models of other settings, but not of other code: empty it after a "
+                                     "change to training")
     args = ap.parse_args()
     if args.trial_seconds is None:
         args.trial_seconds = 240.0 if args.difficulty == "seed" else 30.0
     fset = dataset(args)
+    models_folder(args)
     people = args.folds.split(",") if args.folds else sorted(np.unique(fset.participant), key=natural_key)
     t0 = time.perf_counter()
     run = functools.partial(fold, fset=fset, args=args)
@@ -265,6 +296,10 @@ def main() -> None:
           f"online accuracy, mean ± sd over held-out participants; first session = a new person's, returning = "
           f"their later sessions; offline's first {FIRST_SECONDS} s: the same windows, by whole-session statistics\n")
     table(results, variants)
+    if "choice" in results[0]:
+        chose = [r["participant"] for r in results if r["choice"]["chosen"]]
+        print(f"auto chose class-aware statistics in {len(chose)} of {len(results)} folds"
+              + (f" (held out {','.join(chose)})" if chose else ""))
     starts_table(results, variants, fset.y, fset.class_names)
 
 

@@ -6,6 +6,8 @@ so the SEED reader and everything after it run on data whose truth is known.
 
 from __future__ import annotations
 
+import functools
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Iterator
 
@@ -78,23 +80,37 @@ class SyntheticDataset(Dataset):
 SEED_ORDER = (2, 1, 0, 0, 1, 2, 0, 1, 2, 2, 1, 0, 1, 2, 0)
 
 
+def _write_seed_session(folder: Path, p: int, s: int, trial_seconds: float, seed: int, generator: dict) -> None:
+    import scipy.io
+
+    trials = synthetic_trials("seed62", [p], [s], len(SEED_ORDER), seed=seed, trial_seconds=trial_seconds,
+                              schedule=SEED_ORDER, **generator)
+    variables = {f"p{p:02d}_eeg{t.trial}": np.ascontiguousarray(t.data.T) for t in trials}
+    atomic_write(folder / f"{p}_202601{s:02d}.mat", lambda f: scipy.io.savemat(f, variables))
+
+
 def write_seed_folder(folder, participants: int = 15, sessions: int = 3, trial_seconds: float = 60.0,
-                      seed: int = 0, progress=None, **generator) -> Path:
+                      seed: int = 0, progress=None, jobs: int = 1, **generator) -> Path:
     """A SEED-like dataset in SEED's own layout: ``<subject>_<YYYYMMDD>.mat`` with ``<initials>_eeg1..15``
     (62 x T float32 microvolts at 200 Hz) and ``label.mat``, so it is read by the same reader as SEED.
-    ``generator``: ``SyntheticEEG`` knobs (``difficulty="seed"``, ``drift=``...)."""
+    ``generator``: ``SyntheticEEG`` knobs (``difficulty="seed"``, ``drift=``...). Each session is seeded by its own
+    (participant, session), so ``jobs`` processes write the same files as one."""
     import scipy.io
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    for p in range(1, participants + 1):
-        for s in range(1, sessions + 1):
-            trials = synthetic_trials("seed62", [p], [s], len(SEED_ORDER), seed=seed, trial_seconds=trial_seconds,
-                                      schedule=SEED_ORDER, **generator)
-            variables = {f"p{p:02d}_eeg{t.trial}": np.ascontiguousarray(t.data.T) for t in trials}
-            atomic_write(folder / f"{p}_202601{s:02d}.mat", lambda f: scipy.io.savemat(f, variables))
+    cells = [(p, s) for p in range(1, participants + 1) for s in range(1, sessions + 1)]
+    write = functools.partial(_write_seed_session, folder, trial_seconds=trial_seconds, seed=seed, generator=generator)
+    pool = ProcessPoolExecutor(min(jobs, len(cells))) if jobs > 1 else None
+    try:
+        pending = [pool.submit(write, p, s) for p, s in cells] if pool else None
+        for i, (p, s) in enumerate(cells):
+            pending[i].result() if pool else write(p, s)
             if progress is not None:
                 progress.update(note=f"participant {p} session {s}")
+    finally:
+        if pool:  # an interrupted write stops the sessions not yet begun
+            pool.shutdown(cancel_futures=True)
     # Last: without it the SEED reader refuses the folder, so an interrupted write never passes for a whole one.
     labels = {"label": np.asarray(SEED_ORDER, np.int16)[None] - 1}
     atomic_write(folder / "label.mat", lambda f: scipy.io.savemat(f, labels))

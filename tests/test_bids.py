@@ -185,8 +185,9 @@ def test_runs_without_sessions_are_sessions_and_one_session_is_1(tmp_path):
 
 #: What evaluate --online reports for every dataset (SEED's and DEAP's reports have these keys too).
 REPORT_KEYS = {"dataset", "features", "norm", "protocol", "classes", "model", "epochs", "seed", "window", "hop",
-               "live_pass", "folds", "mean_accuracy", "std_accuracy", "confusion", "online_mean_accuracy",
-               "online_std_accuracy", "online_curve", "online_curve_first", "online_curve_returning"}
+               "live_pass", "class_aware", "folds", "mean_accuracy", "std_accuracy", "confusion",
+               "online_mean_accuracy", "online_std_accuracy", "online_curve", "online_curve_first",
+               "online_curve_returning"}
 
 
 def test_evaluate_loso_online_reports_as_for_seed(written, tmp_path):

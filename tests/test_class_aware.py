@@ -203,3 +203,90 @@ def test_training_takes_the_clip_length_unless_given(rng):
     for given, stored in ((None, 20.0), (7.0, 7.0)):
         bundle = train_bundle(f, "t", TrainSettings(epochs=1, prior_seconds=given, quiet=True), holdout=0, hop=1.0)
         assert bundle.normalization["prior_seconds"] == stored
+
+
+def _four_people(rng, sessions=2):
+    """Four people x ``sessions`` sessions x 6 trials of 20 windows, 3 classes along the first features, each
+    person and session offset at random."""
+    from bci_stream.batch import FeatureSet
+
+    people, per = 4, 6 * 20
+    y = np.tile(np.repeat([0, 1, 2, 2, 1, 0], 20), people * sessions)
+    participant = np.repeat([str(p) for p in range(1, people + 1)], sessions * per)
+    session = np.tile(np.repeat([str(s) for s in range(1, sessions + 1)], per), people)
+    offset = np.repeat(rng.normal(0, 3, (people * sessions, 4)), per, axis=0)
+    X = (rng.standard_normal((len(y), 4)) + 1.5 * np.eye(3, 4)[y] + offset).astype(np.float32)
+    trial = np.repeat(np.arange(people * sessions * 6), 20)
+    return FeatureSet(X=X, y=y, participant=participant, session=session, trial=trial, class_names=("a", "b", "c"),
+                      channels=("C1",), srate=100.0, features="de", window=1.0, hop=1.0)
+
+
+def _online_accuracy(bundle, fset, person, tmp_path):
+    """The reference: the person's sessions in order through Pipeline.classify, one state folder for all."""
+    from bci_stream.pipeline import Pipeline
+    from bci_stream.stream import StreamInfo
+
+    right = []
+    for s in sorted(set(fset.session[fset.participant == person])):
+        rows = np.flatnonzero((fset.participant == person) & (fset.session == s))
+        pipe = Pipeline(StreamInfo("x", ["C1"], 100.0, "microvolts"), bundle, person, s, hop=1.0, state_dir=tmp_path)
+        right.append(pipe.classify(fset.X[rows]).argmax(1) == fset.y[rows])
+        pipe.close()
+    return np.concatenate(right).mean()
+
+
+def test_auto_chooses_by_the_held_out_participants_online_accuracy(rng, tmp_path):
+    """The choice is made on the model trained without the held-out training participants, plain against
+    class-aware statistics on their sessions replayed live; the bundle then carries what was chosen."""
+    import dataclasses
+
+    from bci_stream.training import TrainSettings, train_bundle
+
+    fset = _four_people(rng)
+    bundle = train_bundle(fset, "t", TrainSettings(epochs=3, class_aware="auto", quiet=True), holdout=0.5, hop=1.0)
+    choice = bundle.report["class_aware_choice"]
+    assert choice["participants"] == bundle.report["heldout_participants"] and len(choice["participants"]) == 2
+    assert choice["chosen"] == (choice["aware"] > choice["plain"])
+    assert ("class_means" in bundle.normalization) == choice["chosen"] == bundle.report["class_aware"]
+
+    # The same accuracies from the model the choice used, trained again as train_bundle trains it (seeded).
+    held = np.isin(fset.participant, choice["participants"])
+    inner = train_bundle(fset.take(~held), "t", TrainSettings(epochs=3, class_aware=True, quiet=True), holdout=0,
+                         hop=1.0)
+    plain = dataclasses.replace(inner, normalization={k: v for k, v in inner.normalization.items()
+                                                      if k not in ("class_means", "within_share")})
+    for kind, b in (("plain", plain), ("aware", inner)):
+        expected = np.mean([_online_accuracy(b, fset, p, tmp_path / kind / p) for p in choice["participants"]])
+        assert choice[kind] == pytest.approx(expected, abs=1e-12), kind
+
+
+def test_auto_keeps_plain_statistics_on_a_tie(rng):
+    """A bundle without class means decodes alike both ways: the same accuracy, and plain is kept."""
+    from bci_stream.training import TrainSettings, choose_class_aware, train_bundle
+
+    fset = _four_people(rng)
+    held = fset.participant == "4"
+    bundle = train_bundle(fset.take(~held), "t", TrainSettings(epochs=2, quiet=True), holdout=0, hop=1.0)
+    choice = choose_class_aware(bundle, fset.take(held))
+    assert choice["aware"] == choice["plain"] and choice["chosen"] is False
+
+
+def test_auto_in_evaluate_is_nested_never_chosen_on_the_test_fold(rng):
+    from bci_stream.evaluation import evaluate
+    from bci_stream.training import TrainSettings
+
+    fset = _four_people(rng)
+    report = evaluate(fset, TrainSettings(epochs=2, class_aware="auto", quiet=True), "loso", dataset="t")
+    assert report["class_aware"] == "auto"
+    for fold in report["folds"]:
+        people = fold["class_aware_choice"]["participants"]
+        assert len(people) == 1 and fold["participant"] not in people  # 20 % of three training people
+
+
+def test_auto_without_held_out_participants_is_refused(rng):
+    from bci_stream.training import TrainSettings, train_bundle
+
+    fset = _four_people(rng)
+    with pytest.raises(ValueError, match="class-aware auto chooses on held-out training participants: it needs at "
+                                         "least 3 participants and a holdout, got 4 participant"):
+        train_bundle(fset, "t", TrainSettings(epochs=1, class_aware="auto", quiet=True), holdout=0, hop=1.0)

@@ -457,6 +457,30 @@ def test_a_synthetic_option_that_is_no_number_is_named(option):
     assert str(e.value) == f"synthetic source 'seed62?{option}': {key}={value!r}: expected a number"
 
 
+def test_synthesize_in_parallel_writes_what_one_process_writes(tmp_path):
+    """Benchmarks generate their data with --jobs and cache it by its settings alone, so the files must not depend
+    on how many processes wrote them."""
+    import scipy.io
+
+    from bci_stream.datasets.synthetic import write_seed_folder
+
+    one = write_seed_folder(tmp_path / "one", participants=2, sessions=2, trial_seconds=1, difficulty="seed")
+    two = write_seed_folder(tmp_path / "two", participants=2, sessions=2, trial_seconds=1, difficulty="seed", jobs=2)
+    names = sorted(p.name for p in one.iterdir())
+    assert names == sorted(p.name for p in two.iterdir()) == [
+        "1_20260101.mat", "1_20260102.mat", "2_20260101.mat", "2_20260102.mat", "label.mat"]
+    for name in names:
+        a, b = scipy.io.loadmat(one / name), scipy.io.loadmat(two / name)
+        keys = sorted(k for k in a if not k.startswith("__"))
+        assert keys == sorted(k for k in b if not k.startswith("__"))
+        for k in keys:
+            np.testing.assert_array_equal(a[k], b[k])
+    # Every session differs from every other: a parallel write that handed one session's data to all would pass above
+    # only if the serial one did the same.
+    first = [scipy.io.loadmat(one / n)[f"p{int(n.split('_')[0]):02d}_eeg1"] for n in names[:4]]
+    assert all(not np.array_equal(first[i], first[j]) for i in range(4) for j in range(i + 1, 4))
+
+
 def test_an_interrupted_synthesize_leaves_a_folder_the_seed_reader_refuses(tmp_path):
     """Benchmarks reuse a generated folder when it reads as SEED; one cut short (a killed run) must not."""
     import scipy.io

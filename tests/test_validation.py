@@ -168,3 +168,23 @@ def test_view_attach_refuses_options_that_only_a_pipeline_it_runs_would_use():
     assert r.returncode == 1 and r.stderr.splitlines() == [
         "bci-stream view: --model, --session only apply with --source; the pipeline publishing somewhere-labels "
         "chose its own (switch its stratum with run --control)"]
+
+
+@pytest.mark.parametrize("flags, expected", [([], False), (["--class-aware"], True), (["--class-aware", "on"], True),
+                                             (["--class-aware", "off"], False), (["--no-class-aware"], False),
+                                             (["--class-aware", "auto"], "auto")])
+def test_class_aware_flags(flags, expected):
+    from bci_stream.cli import _train_settings, build_parser
+
+    for command in (["train", "-o", "m.pt"], ["evaluate"]):
+        assert _train_settings(build_parser().parse_args([*command, *flags])).class_aware == expected
+
+
+def test_class_aware_auto_without_people_to_choose_on_is_refused(capsys, tmp_path):
+    code, err = _main(capsys, ["train", "--dataset", "synthetic", "--participants", "2", "--sessions", "1",
+                               "--trials", "3", "--trial-seconds", "3", "--epochs", "1", "--class-aware", "auto",
+                               "-q", "-o", tmp_path / "m.pt"])
+    assert code == 2
+    assert err[-1] == ("bci-stream train: error: class-aware auto chooses on held-out training participants: it "
+                       "needs at least 3 participants and a holdout, got 2 participant(s) and holdout 0.2")
+    assert not (tmp_path / "m.pt").exists()

@@ -37,8 +37,16 @@ class ClassEffects:
         """``x`` less the class effect ``probs`` expect, in the feature's units at variance ``var``."""
         return x - np.sqrt(var + eps) * (np.asarray(probs, np.float64) @ self.means)
 
+    #: The keys of a bundle's normalization that make its live statistics class-aware.
+    KEYS = ("class_means", "within_share")
+
     def to_dict(self) -> dict:
-        return {"class_means": self.means.tolist(), "within_share": self.within.tolist()}
+        return dict(zip(self.KEYS, (self.means.tolist(), self.within.tolist())))
+
+    @classmethod
+    def strip(cls, normalization: dict) -> dict:
+        """A bundle's ``normalization`` with plain live statistics."""
+        return {k: v for k, v in normalization.items() if k not in cls.KEYS}
 
     @classmethod
     def from_dict(cls, d: dict) -> "ClassEffects | None":
