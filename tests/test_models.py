@@ -88,6 +88,31 @@ def test_causal_zscore_is_what_the_live_normalizer_gives(rng):
     expected = np.concatenate([live.update_transform(("P", "1"), x[:30]), live.update_transform(("P", "2"), x[30:])])
     np.testing.assert_allclose(z.numpy(), expected, rtol=1e-5, atol=1e-5)
 
+def test_causal_zscore_gradient_is_that_of_the_row_by_row_formula(rng):
+    # Training's live pass back-propagates through causal z-scores by a hand-written gradient; it must be the gradient
+    # of the statistics as written here, one row at a time: the rows so far pooled with w prior pseudo-rows.
+    x = torch.tensor(rng.normal(1, 2, (45, 3)))
+    start = torch.tensor([0] * 12 + [12] * 25 + [37] * 8)
+    pm, pv, w, eps = torch.tensor(rng.normal(size=3)), torch.tensor(rng.uniform(0.5, 2, 3)), 7.0, 1e-5
+    weights = torch.tensor(rng.normal(size=(45, 3)))
+
+    def by_rows(v):
+        out = []
+        for k in range(len(v)):
+            seen = v[int(start[k]) : k + 1]
+            n = len(seen) + w
+            mean = (seen.sum(0) + w * pm) / n
+            var = (((seen - mean) ** 2).sum(0) + w * (pv + (pm - mean) ** 2)) / n
+            out.append((v[k] - mean) / (var + eps).sqrt())
+        return torch.stack(out)
+
+    a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
+    (causal_zscore(a, start, pm, pv, w, eps) * weights).sum().backward()
+    (by_rows(b) * weights).sum().backward()
+    torch.testing.assert_close(a.grad, b.grad, rtol=1e-9, atol=1e-9)
+    assert torch.autograd.gradcheck(lambda v: causal_zscore(v, start, pm, pv, w, eps), (x.clone().requires_grad_(),))
+
+
 
 def _sessions(rng, participants=3, sessions=2, trials=3, windows=5):
     """A feature set of participants x sessions x trials, each trial a run of windows with its own offset."""
