@@ -149,8 +149,7 @@ class _CausalZscore(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, start, pm, pv, weight, eps):
         d, mean, var, count = _causal_moments(x, start, pm, pv, weight, None)
-        sd = (var + eps).sqrt()
-        z = (x.double() - mean) / sd
+        z, sd = zscore(x.double(), mean, var, eps), (var + eps).sqrt()  # z exactly as without a gradient
         stop = start + torch.bincount(start, minlength=len(x))[start]  # one past the last row of each row's stratum
         ctx.save_for_backward(d, mean - pm, sd, z, count + weight, stop)
         return z.to(x.dtype)
