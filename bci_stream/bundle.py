@@ -28,6 +28,19 @@ class BundleError(ValueError):
     pass
 
 
+def _plain(value):
+    """``value`` with numpy scalars and arrays as Python numbers, strings and lists: a bundle loads with
+    ``weights_only``, which refuses numpy objects, so a channel name read from an ``.npz`` would make a model that
+    saves but never loads."""
+    if isinstance(value, dict):
+        return {_plain(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    return value
+
+
 @dataclass
 class ModelBundle:
     architecture: str
@@ -52,7 +65,7 @@ class ModelBundle:
     # persistence --------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:
         """Atomic write, so a crash never leaves half a model where a good one was."""
-        payload = {"format": FORMAT, **asdict(self)}
+        payload = {"format": FORMAT, **_plain({k: v for k, v in asdict(self).items() if k != "state_dict"})}
         payload["state_dict"] = {k: v.detach().cpu() for k, v in self.state_dict.items()}
         return atomic_write(path, lambda f: torch.save(payload, f))
 
@@ -178,7 +191,7 @@ class ModelBundle:
         return strata.track(StratifiedNormalizer(len(mean), Prior(mean, var, s["prior_weight"], level), s["halflife"],
                                                  state_dir=state_dir, signature=self.signature,
                                                  participant_weight=s["participant_weight"],
-                                                 classes=ClassEffects.from_dict(norm)))
+                                                 classes=ClassEffects.from_dict(norm, hop)))
 
 
 def bundled_paths() -> list[Path]:

@@ -340,7 +340,8 @@ def _bundle(net: Classifier, kwargs: dict, stats, fset: FeatureSet, settings: Tr
     person's level leaves the prior slowly along (``level``), and the population model where there is one."""
     live = {}
     if settings.class_aware and NORMS[settings.norm] == "stratified":
-        live = ClassEffects.from_training(Xn, y, len(fset.class_names)).to_dict()
+        live = {**ClassEffects.from_training(Xn, y, len(fset.class_names)).to_dict(),
+                "class_fade_seconds": settings.prior_seconds}
     if level is not None:
         live.update(level_basis=np.asarray(level.basis).tolist(), level_seconds=settings.level_seconds)
     return ModelBundle(

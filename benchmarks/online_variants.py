@@ -71,7 +71,7 @@ def dataset(args) -> FeatureSet:
         with np.load(path) as z:
             d = dict(z)
         return FeatureSet(X=d["X"], y=d["y"], participant=d["participant"], session=d["session"], trial=d["trial"],
-                          class_names=LAYOUTS["seed62"].classes, channels=tuple(d["channels"]), srate=200.0,
+                          class_names=LAYOUTS["seed62"].classes, channels=tuple(d["channels"].tolist()), srate=200.0,
                           features="de", window=1.0, hop=1.0, filters=json.loads(str(d["filters"])))
     t0 = time.perf_counter()
     make = functools.partial(_features, difficulty=args.difficulty, sessions=args.sessions,
@@ -89,14 +89,15 @@ def dataset(args) -> FeatureSet:
 
 
 def variant_bundle(bundle, name: str, aware_chosen: bool | None = None):
-    """``bundle`` as variant ``KIND[+pop][-level]:SECONDS``: plain or class-aware input statistics (``auto``: the
-    fold's nested choice, ``aware_chosen``), population prior of SECONDS, with (``+pop``) or without the population
-    model pooled in, and without (``-level``) a session's level leaving its prior fast across the directions the
-    classes do not separate."""
+    """``bundle`` as variant ``KIND[+pop][-level][-fade]:SECONDS``: plain or class-aware input statistics (``auto``:
+    the fold's nested choice, ``aware_chosen``), population prior of SECONDS, with (``+pop``) or without the
+    population model pooled in, without (``-level``) a session's level leaving its prior fast across the directions
+    the classes do not separate, and class effects taken out that fade back in with a half-life of SECONDS or
+    (``-fade``) stay out."""
     kind, seconds = name.split(":")
     kind, *mods = re.split(r"(?=[+-])", kind)
-    if kind not in ("plain", "aware", "auto") or set(mods) - {"+pop", "-level"}:
-        raise SystemExit(f"variant {name}: expected (plain|aware|auto)[+pop][-level]:SECONDS")
+    if kind not in ("plain", "aware", "auto") or set(mods) - {"+pop", "-level", "-fade"}:
+        raise SystemExit(f"variant {name}: expected (plain|aware|auto)[+pop][-level][-fade]:SECONDS")
     if kind == "auto":
         kind = "aware" if aware_chosen else "plain"
     norm = {**bundle.normalization, "prior_seconds": float(seconds)}
@@ -104,6 +105,10 @@ def variant_bundle(bundle, name: str, aware_chosen: bool | None = None):
         norm = ClassEffects.strip(norm)
     elif "class_means" not in norm:
         raise SystemExit(f"variant {name}: the model was trained without class means (--no-class-aware?)")
+    else:
+        norm = {k: v for k, v in norm.items() if k != "class_fade_seconds"}
+        if "-fade" not in mods:
+            norm["class_fade_seconds"] = float(seconds)
     if "-level" in mods:
         norm = {k: v for k, v in norm.items() if k not in ("level_basis", "level_seconds")}
     return dataclasses.replace(bundle, normalization=norm, population=bundle.population if "+pop" in mods else {})
@@ -258,10 +263,11 @@ def main() -> None:
     ap.add_argument("--trial-seconds", type=float, help="default 240 s (SEED's clips) for seed, 30 s for easy")
     ap.add_argument("--folds", help="held-out participants, e.g. 1,2,6,7 (default: all)")
     ap.add_argument("--variants", default="plain-level:240,plain:240,aware-level:240,aware:240",
-                    help="KIND[+pop][-level]:SECONDS,...: plain or aware (class-aware) input statistics, or auto "
-                         "(either, chosen per fold on held-out training participants, nested), with the "
+                    help="KIND[+pop][-level][-fade]:SECONDS,...: plain or aware (class-aware) input statistics, or "
+                         "auto (either, chosen per fold on held-out training participants, nested), with the "
                          "population model pooled in (+pop) or not, without the fast level across the directions "
-                         "the classes do not separate (-level), population prior in s")
+                         "the classes do not separate (-level), class effects that stay out rather than fade back "
+                         "(-fade), population prior (and the effects' half-life) in s")
     ap.add_argument("--train-hop", type=int, default=4, help="train on every N-th 1-s window")
     ap.add_argument("--train-prior", type=float, help="population prior of the live pass in training, s "
                                                       "(default: as long as the clips, as train does)")

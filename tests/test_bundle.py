@@ -35,6 +35,15 @@ def test_save_load_round_trip(tmp_path):
     assert not list(tmp_path.glob("*.tmp"))
 
 
+def test_a_bundle_holding_numpy_values_saves_as_one_that_loads(tmp_path):
+    """Channel names read from an .npz are numpy strings, which a weights-only load refuses."""
+    b = _bundle(tuple(np.asarray(["C3", "C4"])))
+    b.srate, b.report = np.float64(200.0), {"accuracy": np.float32(0.5), "curve": np.arange(2)}
+    back = ModelBundle.load(b.save(tmp_path / "m.pt"))
+    assert back.channels == ["C3", "C4"] and all(type(c) is str for c in back.channels)
+    assert type(back.srate) is float and back.report == {"accuracy": 0.5, "curve": [0, 1]}
+
+
 def test_channels_map_by_label_in_any_order_and_case():
     b = _bundle(("C3", "C4"))
     info = StreamInfo("amp", ["cz", "c4", "C3"], 200.0)

@@ -84,6 +84,56 @@ def test_learning_follows_the_model_step_by_step(rng):
     np.testing.assert_allclose(n.stats(key).mean, np.mean(residuals, axis=0), rtol=1e-10)
 
 
+@pytest.mark.parametrize("halflife", [None, 50.0])
+def test_an_effect_taken_out_fades_back_in_with_its_half_life(rng, halflife):
+    """Against the closed form: the statistics' mean is the windows' (weighted as the statistics weigh them) less
+    each window's class effect at its age, faded by half every ``fade`` windows."""
+    fade = 20.0
+    n = StratifiedNormalizer(3, halflife=halflife, classes=ClassEffects(MEANS, WITHIN, fade))
+    key = ("P", "1")
+    x = rng.normal(0, 3, (120, 3))
+    effects = []
+    for row, p in zip(x, rng.dirichlet(np.ones(3), 120)):
+        n.step(key, row)
+        effects.append(np.sqrt(n.moments(key)[1] + n.eps) * (p @ MEANS))
+        n.learn(key, row[None], p[None])
+    age = np.arange(119, -1, -1.0)[:, None]
+    weight = np.ones_like(age) if halflife is None else 0.5 ** (age / halflife)
+    expected = ((weight * x).sum(0) - (weight * 0.5 ** (age / fade) * np.array(effects)).sum(0)) / weight.sum()
+    np.testing.assert_allclose(n.stats(key).mean, expected, rtol=1e-9)
+
+
+def test_a_wrong_first_guess_leaves_no_trace_once_faded_and_stays_when_effects_do_not_fade(rng, tmp_path):
+    """A lock-on's start: the first clip (positive) taken for negative, then 1200 windows of every class judged
+    right; against the same windows all judged right. With a restart halfway, so the state carries the fade."""
+    level, spread = np.array([10.0, -5.0, 3.0]), np.array([2.0, 1.0, 4.0])
+    x, y = _sessions(rng, level, spread, [2, 0, 1, 2])
+    right = np.eye(3)[y]
+    wrong = right.copy()
+    wrong[:400] = np.eye(3)[0]
+
+    def mean(fade, guesses, folder, restart=800):
+        n = None
+        for i, (row, p) in enumerate(zip(x, guesses)):
+            if i % restart == 0:  # (re)start: what has not faded back yet is saved and resumed
+                if n is not None:
+                    n.save(("P", "1"))
+                n = StratifiedNormalizer(3, Prior(level, spread**2, 30.0), state_dir=folder, signature="s",
+                                         classes=ClassEffects(MEANS, WITHIN, fade))
+            n.step(("P", "1"), row)
+            n.learn(("P", "1"), row, p)
+        return n.stats(("P", "1")).mean
+
+    trace = {fade: mean(fade, wrong, tmp_path / f"w{fade}") - mean(fade, right, tmp_path / f"r{fade}")
+             for fade in (None, 100.0)}
+    left = spread * (MEANS[2] - MEANS[0]) * 400 / len(y)  # what the misjudged clip leaves if it stays out
+    np.testing.assert_allclose(trace[None], left, rtol=0.1, atol=1e-9)  # spreads estimated on the way
+    # Faded: what is left comes through the spread, which still holds the misjudged clip's deviations.
+    assert (abs(trace[100.0]) <= 0.15 * abs(left) + 1e-9).all()
+    np.testing.assert_allclose(mean(100.0, right, tmp_path / "again"), mean(100.0, right, tmp_path / "once", len(x)),
+                               rtol=1e-12)  # the restart changed nothing
+
+
 def test_a_returning_person_starts_from_earlier_sessions_scaled_as_whole_sessions(rng, tmp_path):
     within = np.array([0.5, 0.8, 1.0])
     effects = ClassEffects(MEANS, within)
@@ -93,7 +143,7 @@ def test_a_returning_person_starts_from_earlier_sessions_scaled_as_whole_session
     residuals = []
     for row, c in zip(x, y):
         first.step(("P", "1"), row)
-        residuals.append(first.classes.residual(row, first.moments(("P", "1"))[1], first.eps, np.eye(3)[c]))
+        residuals.append(row - np.sqrt(first.moments(("P", "1"))[1] + first.eps) * MEANS[c])
         first.learn(("P", "1"), row, np.eye(3)[c])
     first.save(("P", "1"))
     later = StratifiedNormalizer(3, state_dir=tmp_path, signature="s", classes=effects, participant_weight=50)

@@ -33,6 +33,8 @@ DAMAGED = {  # file contents -> what the warning says is wrong
     "nan mean": (json.dumps({**GOOD, "mean": [float("nan"), 2.0]}).encode(), "mean holds non-finite numbers"),
     "negative m2": (json.dumps({**GOOD, "m2": [-1.0, 0.5]}).encode(), "m2 holds negative numbers"),
     "text mean": (json.dumps({**GOOD, "mean": "abc"}).encode(), "mean is not a list of numbers"),
+    "short removed": (json.dumps({**GOOD, "removed": [1.0]}).encode(), "removed has shape (1,), expected 2 features"),
+    "nan removed": (json.dumps({**GOOD, "removed": [0.0, float("inf")]}).encode(), "removed holds non-finite numbers"),
     "stratum text": (json.dumps({**GOOD, "stratum": "P/1"}).encode(), "stratum P/1 is not [participant, session]"),
     "stratum of one": (json.dumps({**GOOD, "stratum": ["P"]}).encode(), "stratum ['P'] is not [participant, session]"),
     "stratum number": (json.dumps({**GOOD, "stratum": ["P", 1]}).encode(),

@@ -6,6 +6,11 @@ the person's level: the clip under way looks average. Training knows, for every 
 windows lie in stratum z-scores (the class means below). Live, each window's own effect, as the
 model judges it (its class probabilities times those means), is taken out before the window joins
 the statistics, an EM-style step: the statistics estimate the person, the model the emotion.
+
+A wrong guess taken out this way stays in the statistics and makes the next windows agree with it (a lock-on). So
+what was taken out fades back in with a half-life (``fade``, in windows; the bundle's ``class_fade_seconds``, as long
+as the training clips): within a clip the clip's own effect stays out, while a guess made clips ago no longer
+counts, and over a session the statistics heal as plain ones do.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ class ClassEffects:
 
     means: np.ndarray
     within: np.ndarray
+    #: Half-life, in windows, of an effect taken out (None: it stays out for the session).
+    fade: float | None = None
 
     @classmethod
     def from_training(cls, z: np.ndarray, y: np.ndarray, n_classes: int) -> "ClassEffects":
@@ -33,12 +40,17 @@ class ClassEffects:
         within = np.maximum(1.0 - share @ means**2, 0.05)
         return cls(means, within)
 
-    def residual(self, x: np.ndarray, var: np.ndarray, eps: float, probs: np.ndarray) -> np.ndarray:
-        """``x`` less the class effect ``probs`` expect, in the feature's units at variance ``var``."""
-        return x - np.sqrt(var + eps) * (np.asarray(probs, np.float64) @ self.means)
+    def effect(self, var: np.ndarray, eps: float, probs: np.ndarray) -> np.ndarray:
+        """The class effect ``probs`` expect, in the feature's units at variance ``var``."""
+        return np.sqrt(var + eps) * (np.asarray(probs, np.float64) @ self.means)
+
+    @property
+    def kept(self) -> float:
+        """The share of an effect taken out that stays out one window later."""
+        return 1.0 if self.fade is None else 0.5 ** (1.0 / self.fade)
 
     #: The keys of a bundle's normalization that make its live statistics class-aware.
-    KEYS = ("class_means", "within_share")
+    KEYS = ("class_means", "within_share", "class_fade_seconds")
 
     def to_dict(self) -> dict:
         return dict(zip(self.KEYS, (self.means.tolist(), self.within.tolist())))
@@ -49,7 +61,11 @@ class ClassEffects:
         return {k: v for k, v in normalization.items() if k not in cls.KEYS}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ClassEffects | None":
+    def from_dict(cls, d: dict, hop: float) -> "ClassEffects | None":
+        """From a bundle's ``normalization``, live at windows ``hop`` seconds apart. A bundle trained before the fade
+        has none: its effects stay out, as they did when it was measured."""
         if "class_means" not in d:
             return None
-        return cls(np.asarray(d["class_means"], np.float64), np.asarray(d["within_share"], np.float64))
+        fade = d.get("class_fade_seconds")
+        return cls(np.asarray(d["class_means"], np.float64), np.asarray(d["within_share"], np.float64),
+                   None if fade is None else float(fade) / hop)

@@ -89,7 +89,7 @@ def _state_problem(d, n_features: int) -> str | None:
     if halflife is not None and (isinstance(halflife, bool) or not isinstance(halflife, (int, float))
                                  or not 0 < halflife < math.inf):
         return f"halflife {str(halflife)[:80]} is not a finite number > 0"
-    for k in ("mean", "m2"):
+    for k in ("mean", "m2", "removed")[: 3 if "removed" in d else 2]:
         try:
             v = np.asarray(d[k], np.float64)
         except (TypeError, ValueError):
@@ -116,6 +116,12 @@ class RunningStats:
         self.m2 = np.zeros(n_features)
         self.halflife = halflife
         self._decay = None if halflife is None else 0.5 ** (1.0 / halflife)
+        self.removed: np.ndarray | None = None
+
+    @property
+    def decay(self) -> float:
+        """The weight a window learned keeps one window later."""
+        return 1.0 if self._decay is None else self._decay
 
     @property
     def var(self) -> np.ndarray:
@@ -161,6 +167,7 @@ class RunningStats:
             "mean": self.mean.tolist(),
             "m2": self.m2.tolist(),
             "halflife": self.halflife,
+            **({} if self.removed is None else {"removed": self.removed.tolist()}),
         }
 
     @classmethod
@@ -169,6 +176,7 @@ class RunningStats:
         s.count = float(d["count"])
         s.mean = np.asarray(d["mean"], np.float64)
         s.m2 = np.asarray(d["m2"], np.float64)
+        s.removed = np.asarray(d["removed"], np.float64) if "removed" in d else None
         return s
 
 
@@ -287,11 +295,17 @@ class StratifiedNormalizer:
 
     def learn(self, key: Stratum, x: np.ndarray, probs: np.ndarray) -> None:
         """Class-aware: windows ``x`` join the statistics less the class effect of the model's ``probs`` for them,
-        one by one, each at the variance it was normalized by. Otherwise nothing: :meth:`step` learned them."""
+        one by one, each at the variance it was normalized by, and with what fades back in of the effects taken
+        out before (:mod:`.classes`). Otherwise nothing: :meth:`step` learned them."""
         if self.classes is None:
             return
+        kept = self.classes.kept
         for row, p in zip(np.atleast_2d(np.asarray(x, np.float64)), np.atleast_2d(probs)):
-            self.update(key, self.classes.residual(row, self.moments(key)[1], self.eps, p))
+            effect = self.classes.effect(self.moments(key)[1], self.eps, p)
+            s = self.stats(key)
+            removed = np.zeros_like(effect) if s.removed is None else s.removed * s.decay
+            s.update(row - effect + (1.0 - kept) * removed)
+            s.removed = kept * removed + effect
 
     def warming_up(self, key: Stratum) -> bool:
         """True while the population prior still weighs more than the stratum's own windows."""
