@@ -179,8 +179,9 @@ def test_training_stores_class_means_only_for_class_aware_stratified_models(norm
                       class_names=("a", "b", "c"), channels=("C1",), srate=100.0, features="de", window=1.0, hop=1.0)
     bundle = train_bundle(fset, "t", TrainSettings(norm=norm, epochs=2, class_aware=class_aware, quiet=True),
                           holdout=0, hop=1.0)
-    assert ("class_means" in bundle.normalization) == stored
+    assert ("class_means" in bundle.normalization) == ("class_fade_seconds" in bundle.normalization) == stored
     if stored:
+        assert bundle.normalization["class_fade_seconds"] == 20.0  # as long as the clips: 20 windows, 1 s apart
         z = np.concatenate([(X[participant == p] - X[participant == p].mean(0)) / X[participant == p].std(0)
                             for p in "1234"])
         yy = np.concatenate([y[participant == p] for p in "1234"])
