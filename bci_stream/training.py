@@ -40,8 +40,9 @@ class TrainSettings:
     device: str = "cpu"
     batch_strata: int | None = None  # whole strata per minibatch; None: full batch
     live_pass: bool = True
-    #: Live input statistics leave out each window's class effect, as the model judges it (stratified only). Off by
-    #: default: it can lock onto a wrong first guess for a whole session (README, "Class-aware statistics").
+    #: Live input statistics leave out each window's class effect, as the model judges it (stratified only), and let it
+    #: fade back in with a half-life as long as the clips, so that a wrong guess cannot hold a session. Off by default
+    #: until the full-size benchmark (the raw live path) has measured it (README, "Class-aware statistics").
     #: "auto": on or off, whichever decodes the held-out training participants better online (nested: the choice
     #: never sees the people a model is tested on), so it needs train_bundle's holdout.
     class_aware: bool | str = False
@@ -360,8 +361,7 @@ def _bundle(net: Classifier, kwargs: dict, stats, fset: FeatureSet, settings: Tr
 def choose_class_aware(bundle: ModelBundle, held: FeatureSet) -> dict:
     """Plain or class-aware live statistics for ``bundle`` (trained with class means, without the participants of
     ``held``): whichever decodes ``held``'s sessions better online, each person's sessions in order as a returning
-    person's, by the mean of their accuracies. Plain on a tie, since class-aware statistics can lock onto a wrong
-    first guess."""
+    person's, by the mean of their accuracies. Plain on a tie: class-aware statistics depend on the model's guesses."""
     from bci_stream.evaluation import replay_features  # evaluation imports this module
 
     plain = dataclasses.replace(bundle, normalization=ClassEffects.strip(bundle.normalization))
