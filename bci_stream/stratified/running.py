@@ -89,7 +89,7 @@ def _state_problem(d, n_features: int) -> str | None:
     if halflife is not None and (isinstance(halflife, bool) or not isinstance(halflife, (int, float))
                                  or not 0 < halflife < math.inf):
         return f"halflife {str(halflife)[:80]} is not a finite number > 0"
-    for k in ("mean", "m2", "removed")[: 3 if "removed" in d else 2]:
+    for k in ("mean", "m2") + (("removed",) if "removed" in d else ()):
         try:
             v = np.asarray(d[k], np.float64)
         except (TypeError, ValueError):
