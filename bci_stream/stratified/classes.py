@@ -53,7 +53,8 @@ class ClassEffects:
     KEYS = ("class_means", "within_share", "class_fade_seconds")
 
     def to_dict(self) -> dict:
-        return dict(zip(self.KEYS, (self.means.tolist(), self.within.tolist())))
+        """Means and within shares; the fade is in seconds, which training stores beside them."""
+        return {"class_means": self.means.tolist(), "within_share": self.within.tolist()}
 
     @classmethod
     def strip(cls, normalization: dict) -> dict:
