@@ -110,12 +110,12 @@ class ModelBundle:
 
     def reliability(self, age: float, returning: bool) -> float | None:
         """The accuracy held-out people of the training data reached live when their stratum was ``age`` seconds
-        old (``report["reliability"]``: the bin that holds ``age``, the last one past its end), in a returning
-        person's session or a new person's first; None where the bundle has no such curve."""
+        old (``report["reliability"]``: the bin (start, end] that holds ``age``, the last one past its end), in a
+        returning person's session or a new person's first; None where the bundle has no such curve."""
         curve = (self.report.get("reliability") or {}).get("returning" if returning else "first")
         if not curve:
             return None
-        return next((c for c in reversed(curve) if c["t_start"] <= age), curve[0])["accuracy"]
+        return next((c for c in reversed(curve) if c["t_start"] < age), curve[0])["accuracy"]
 
     # use against a stream -----------------------------------------------
     @property

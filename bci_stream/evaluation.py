@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import tempfile
 from pathlib import Path
 from typing import Callable, Iterable
@@ -97,9 +98,13 @@ def replay_features(bundle: ModelBundle, fset: FeatureSet, participant: str) -> 
 
 
 def accuracy_curve(scored: list) -> list[dict]:
-    """Accuracy of scored windows ``(seconds since session start, predicted, true)`` by CURVE_BIN seconds."""
-    return pool_curves([[{"t_start": t // CURVE_BIN * CURVE_BIN, "n_correct": int(p == y), "n_windows": 1}
-                         for t, p, y in scored]])
+    """Accuracy of scored windows ``(seconds since session start, predicted, true)`` by CURVE_BIN seconds.
+
+    A label at t is decoded from the data up to t, so the bin that starts at a holds t in (a, a + CURVE_BIN]: the
+    labels of the session's first a + CURVE_BIN seconds, and a clip that ends on a bin's edge keeps its last window.
+    """
+    return pool_curves([[{"t_start": max(math.ceil(t / CURVE_BIN) - 1, 0) * CURVE_BIN, "n_correct": int(p == y),
+                          "n_windows": 1} for t, p, y in scored]])
 
 
 def pool_curves(curves: Iterable[list[dict]]) -> list[dict]:

@@ -3,6 +3,7 @@ participants when a bundle is trained, and stated live by `bci-stream run` on it
 
 import dataclasses
 import json
+import math
 
 import numpy as np
 import torch
@@ -57,11 +58,12 @@ def test_training_measures_held_out_people_live_by_stratum_age(monkeypatch, tmp_
         for n, p in enumerate(keep.predictions, 1):
             w = truth[p.window_index - 200 : p.window_index]
             if (w == w[0]).all():
-                rows.append((0.5 * n // 10.0, others.class_names.index(p.label) == w[0]))
+                rows.append((math.ceil(0.5 * n / 10.0) - 1, others.class_names.index(p.label) == w[0]))
         expected[session] = [{"t_start": b * 10.0, "accuracy": np.mean([ok for bb, ok in rows if bb == b]),
                               "n_windows": sum(bb == b for bb, _ in rows)} for b in sorted({b for b, _ in rows})]
-    # By hand: 15 windows inside each trial, of ages 0.5-7.5, 8.5-15.5, 16.5-23.5 s: 18, 19 and 8 per 10-s bin.
-    assert [c["n_windows"] for c in expected["1"]] == [18, 19, 8]
+    # By hand: 15 windows inside each trial, of ages 0.5-7.5, 8.5-15.5, 16.5-23.5 s: 19, 19 and 7 per 10-s bin,
+    # a bin (start, end] (the label at age 10 s was decoded from the first 10 s).
+    assert [c["n_windows"] for c in expected["1"]] == [19, 19, 7]
     for key, session in (("first", "1"), ("returning", "2")):
         assert [(c["t_start"], c["n_windows"]) for c in rel[key]] == [(c["t_start"], c["n_windows"])
                                                                       for c in expected[session]]
@@ -70,8 +72,8 @@ def test_training_measures_held_out_people_live_by_stratum_age(monkeypatch, tmp_
 
 
 def _lookup(curve, age):
-    """By hand: the last bin that starts at or before ``age``."""
-    return [c for c in curve if c["t_start"] <= age][-1]["accuracy"]
+    """By hand: the last bin that starts before ``age`` (a bin holds (start, end]), the first for age 0."""
+    return ([c for c in curve if c["t_start"] < age] or curve)[-1]["accuracy"]
 
 
 def test_bci_stream_run_states_reliability_on_its_status_stream_and_log(uid, tmp_path):
