@@ -11,7 +11,8 @@ unchanged on a real SEED folder.
                                   [--folds 1,2,3 --report part1.json]
     python benchmarks/accuracy.py --merge part1.json part2.json ...
 
-A full-size run of the seed preset takes about 2 h 20 min on 2 cores (a stratified fold about 12 min on one):
+A full-size run of the seed preset takes about 1 h 30 min on 2 cores (a stratified fold about 7 min on one, twice
+that with ``--live-pass``):
 ``--folds`` holds out only some participants and ``--merge`` prints the tables of parts' reports joined, as one run
 over all their folds would.
 """
@@ -203,8 +204,8 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=min(3, os.cpu_count() or 1),
                     help="evaluations run in parallel processes, one torch thread each")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--live-pass", action=argparse.BooleanOptionalAction, default=True,
-                    help="train stratified models on live-order replays too (--no-live-pass: offline statistics only)")
+    ap.add_argument("--live-pass", action=argparse.BooleanOptionalAction, default=TrainSettings.live_pass,
+                    help="train stratified models on live-order replays too (default: off, as train does)")
     ap.add_argument("--class-aware", choices=tuple(CLASS_AWARE), default="off",
                     help="stratified models' live statistics: plain (off), class-aware (on), or either, chosen per "
                          "fold on 20 %% of its training participants held out (auto, nested: one more model a fold)")

@@ -39,7 +39,7 @@ it sets where the 3-class pair sits once ``--base`` has set the gap between them
 person's mostly own arousal pattern) moved stratified only.
 Then the chosen values (or, with --confirm-only, the "seed" preset as it is in devices/synthetic.py)
 are confirmed on the full protocol, 15 participants x 3 sessions x 15 trials of 4 min, 1-s hop,
-default training settings (live pass on), for "seed" and "easy", and a table is printed.
+default training settings (no live pass), for "seed" and "easy", and a table is printed.
 The data are generated and featurized in memory (the same float32 samples write_seed_folder saves).
 
     python benchmarks/calibrate_synthetic.py [--steps 4] [--points "E,S,A,T;..."] [--confirm-only] [--seed 0,1,2,3]
@@ -250,7 +250,7 @@ def main() -> None:
     rows = []
     for name, kv in (("seed", chosen), ("easy", DIFFICULTY["easy"])):
         log(f"confirm {name}: {kv}")
-        acc = measure_seeds(args, kv, args.participants, args.sessions, 1.0, live_pass=True)
+        acc = measure_seeds(args, kv, args.participants, args.sessions, 1.0, live_pass=TrainSettings.live_pass)
         rows += [(name, n, acc[n, "stratified"], acc[n, "batch"]) for n in (3, 2)]
     print(f"\nFull protocol: {args.participants} participants x {args.sessions} sessions x 15 trials of 4 min, LOSO, "
           f"offline, DE features, 1-s windows at a 1-s hop, {args.epochs} epochs, mean of data seeds "

@@ -138,7 +138,8 @@ def models_folder(args) -> None:
         return
     folder = Path(args.models)
     settings = {"data": data_key(args), **{k: getattr(args, k) for k in
-                                           ("train_hop", "train_prior", "train_level", "epochs", "seed")}}
+                                           ("train_hop", "train_prior", "train_level", "live_pass", "epochs",
+                                            "seed")}}
     saved = folder / "settings.json"
     if saved.exists() and json.loads(saved.read_text()) != settings:
         raise SystemExit(f"--models {folder}: holds models of other settings ({saved.read_text().strip()}), "
@@ -169,7 +170,7 @@ def fold(participant: str, fset: FeatureSet, args) -> dict:
     every = np.arange(len(fset.y)) % args.train_hop == 0
     train = dataclasses.replace(fset.take(~test & every), hop=float(args.train_hop))
     settings = TrainSettings(seed=args.seed, epochs=args.epochs, class_aware=True, population=True, quiet=True,
-                             level_seconds=args.train_level or None,
+                             level_seconds=args.train_level or None, live_pass=args.live_pass,
                              **({"prior_seconds": args.train_prior} if args.train_prior else {}))
     path = (lambda role: Path(args.models) / f"fold{participant}-{role}.pt") if args.models else (lambda role: None)
     bundle = trained(path("stratified"), train, settings, fset.hop)
@@ -275,6 +276,8 @@ def main() -> None:
                     help="how soon a session's level leaves its prior across the directions the classes do not "
                          "separate, s, in training and live (0: as slowly as along them; -level variants drop it "
                          "live only)")
+    ap.add_argument("--live-pass", action=argparse.BooleanOptionalAction, default=TrainSettings.live_pass,
+                    help="train the stratified models with the live pass (default: off, as train does)")
     ap.add_argument("--epochs", type=int, default=100)
     ap.add_argument("--batch-reference", action="store_true",
                     help="also train a batch-normalized model per fold and score it on the same first minutes")

@@ -1,6 +1,6 @@
 """Training on live statistics: causal z-scores' hand-written gradient against autograd through the same moments.
 
-Training with the live pass (the default for stratified models) back-propagates through every hidden layer's causal
+Training with the live pass (``train --live-pass``) back-propagates through every hidden layer's causal
 z-scores. ``causal_zscore`` does that with a gradient written out (``_CausalZscore``); the reference, measured in the
 same run, is autograd through the very same forward steps (``_causal_moments`` then ``zscore``). Two tables:
 

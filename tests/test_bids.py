@@ -207,7 +207,7 @@ def test_evaluate_loso_online_reports_as_for_seed(written, tmp_path):
 def test_a_model_trained_on_bids_runs_live_on_a_replayed_file(written, tmp_path, uid):
     root, _ = written
     model = tmp_path / "lab.pt"
-    res = cli_run("train", root, "--dataset", "bids", "--events", EVENTS, "--epochs", "5", "--no-live-pass", "-o", model,
+    res = cli_run("train", root, "--dataset", "bids", "--events", EVENTS, "--epochs", "5", "-o", model,
                   "-q", timeout=300)
     assert res.returncode == 0, res.stderr
     data = ModelBundle.load(model).report["data"]

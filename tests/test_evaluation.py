@@ -35,8 +35,10 @@ def test_loso_offline_and_online_report(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("BCI_STREAM_PROGRESS", "json")
     fset = build_features(_trials(["1", "2", "3"]), 18, LAYOUTS["seed62"].classes, "de", 1.0, 1.0, quiet=True)
     asked = []
-    reports = {norm: evaluate(fset, TrainSettings(norm=norm, epochs=40, quiet=norm == "none", seed=7), "loso",
-                              online=True, session_trials=lambda p: asked.append(p) or _trials([p]), dataset="synthetic")
+    # The live pass asked of both: it is for stratified models only, and the report says whether it ran.
+    reports = {norm: evaluate(fset, TrainSettings(norm=norm, epochs=40, quiet=norm == "none", seed=7, live_pass=True),
+                              "loso", online=True, session_trials=lambda p: asked.append(p) or _trials([p]),
+                              dataset="synthetic")
                for norm in ("none", "stratified")}
     assert asked == ["1", "2", "3"] * 2  # each fold replays its own held-out participant
     # Progress: a step per fold with its accuracies, from the non-quiet run only; the folds' training stays quiet.
@@ -59,7 +61,7 @@ def test_loso_offline_and_online_report(tmp_path, monkeypatch, capsys):
     assert (r["online_mean_accuracy"], r["online_std_accuracy"]) == pytest.approx((np.mean(on), np.std(on)))
     # 8-s trials, 1-s windows at 1-s hop: 8 windows inside each of 6 trials per participant.
     assert all(f["online_windows"] == 6 * 8 for f in r["folds"])
-    assert r["live_pass"] and not reports["none"]["live_pass"]  # the live pass is for stratified models
+    assert r["live_pass"] and not reports["none"]["live_pass"]
     assert r["mean_accuracy"] > reports["none"]["mean_accuracy"] + 0.15
     # Online, a new person's sessions from empty statistics: well above chance (1/3) on this easy fixture.
     print(f"\nonline {r['online_mean_accuracy']:.3f}, offline {r['mean_accuracy']:.3f}")
@@ -176,7 +178,7 @@ def test_sessions_replay_in_natural_order():
 
 def test_evaluate_command_writes_report_and_plots(tmp_path):
     res = cli_run("--progress", "json", "evaluate", "--dataset", "synthetic", "--participants", "3", "--sessions", "1",
-                  "--trials", "3", "--trial-seconds", "6", "--epochs", "10", "--online", "--no-live-pass",
+                  "--trials", "3", "--trial-seconds", "6", "--epochs", "10", "--online",
                   "--report", tmp_path / "r.json", "--plots", tmp_path / "plots", timeout=300)
     assert res.returncode == 0, res.stderr
     # Progress: one step per fold with its accuracies; the folds' own training stays quiet.
@@ -186,7 +188,7 @@ def test_evaluate_command_writes_report_and_plots(tmp_path):
     assert folds[-1]["done"] and re.fullmatch(r"3: [01]\.\d{3} online [01]\.\d{3}", folds[-1]["note"])
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["protocol"] == "loso" and len(report["folds"]) == 3 and "online_mean_accuracy" in report
-    assert report["live_pass"] is False
+    assert report["live_pass"] is False  # off by default
     assert "mean ± std" in res.stdout
     pngs = sorted(p.name for p in (tmp_path / "plots").glob("*.png"))
     assert pngs == ["accuracy_per_participant.png", "confusion_stratified.png", "online_accuracy_over_time.png"]
@@ -303,10 +305,11 @@ def test_k_fold_keeps_apart_trials_whose_names_join_alike():
 
 def test_accuracy_curve_bins_scored_windows_by_time_since_session_start(monkeypatch):
     monkeypatch.setattr("bci_stream.evaluation.CURVE_BIN", 10.0)
-    # (seconds since session start, predicted, true), out of order; by hand: bin 0 holds t 0.5, 9.9 (1 of 2 right),
-    # bin 1 t 10.0, 12, 19.99 (3 of 3), bin 3 t 35 (0 of 1); no window falls in bin 2.
-    scored = [(12.0, 1, 1), (0.5, 2, 2), (35.0, 0, 1), (10.0, 0, 0), (9.9, 1, 0), (19.99, 2, 2)]
-    assert accuracy_curve(scored) == [{"t_start": 0.0, "accuracy": 0.5, "n_correct": 1, "n_windows": 2},
+    # (seconds since session start of a label, predicted, true), out of order. A label at t is decoded from data up
+    # to t, so by hand: bin 0 holds t 0.5, 9.9, 10.0 (2 of 3 right), bin 1 t 12, 19.99, 20.0 (3 of 3), bin 3 t 35
+    # (0 of 1); no window falls in bin 2.
+    scored = [(12.0, 1, 1), (0.5, 2, 2), (35.0, 0, 1), (10.0, 0, 0), (9.9, 1, 0), (19.99, 2, 2), (20.0, 1, 1)]
+    assert accuracy_curve(scored) == [{"t_start": 0.0, "accuracy": 2 / 3, "n_correct": 2, "n_windows": 3},
                                       {"t_start": 10.0, "accuracy": 1.0, "n_correct": 3, "n_windows": 3},
                                       {"t_start": 30.0, "accuracy": 0.0, "n_correct": 0, "n_windows": 1}]
     assert accuracy_curve([]) == []

@@ -123,7 +123,7 @@ def test_evaluate_online_on_recordings(written, tmp_path):
     root, *_ = written
     res = cli_run("evaluate", root, "--dataset", "recordings", "--events", EVENTS, "--trial-end", "end",
                   "--channels", "FP1,FZ,CZ,PZ,O1,O2,T7,T8,Iz", "--protocol", "loso", "--online", "--epochs", "5",
-                  "--no-live-pass", "--report", tmp_path / "r.json", "-q", timeout=300)
+                  "--report", tmp_path / "r.json", "-q", timeout=300)
     assert res.returncode == 0, res.stderr
     assert "montage: training on 9 channel(s): FP1, FZ, CZ, PZ, O1, O2, T7, T8, Iz" in res.stderr
     r = json.loads((tmp_path / "r.json").read_text())
