@@ -87,10 +87,10 @@ def test_a_run_split_by_held_out_participants_merges_into_the_whole_run(monkeypa
     (merged,) = merge_reports(parts)
     assert merged == whole
     # by hand: the pooled curve's first 10 s hold, in each of 3 people x 2 sessions, the 8 windows of the first 8-s
-    # trial and the second trial's first (ending at 9 s)
+    # trial and the second trial's first two (ending at 9 and 10 s: a bin holds the labels of its data, (0, 10])
     first_bin = [c for f in whole["folds"] for key in ("online_curve_first", "online_curve_returning")
                  for c in f[key] if c["t_start"] == 0.0]
-    assert merged["online_curve"][0]["n_windows"] == sum(c["n_windows"] for c in first_bin) == 3 * 2 * 9
+    assert merged["online_curve"][0]["n_windows"] == sum(c["n_windows"] for c in first_bin) == 3 * 2 * 10
     with pytest.raises(ValueError, match="no fold named 4; the folds are 1, 2, 3"):
         run(only=["4"])
     with pytest.raises(ValueError, match="participant.s. 2 held out in more than one report"):
@@ -339,13 +339,13 @@ def test_online_curves_keep_a_new_person_s_first_session_apart_from_returning_se
     r = evaluate(fset, TrainSettings(epochs=5, quiet=True), "loso", online=True, dataset="synthetic",
                  session_trials=lambda p: [t for t in _trials([p]) if (t.session, t.trial) != ("2", 3)])
     # 8-s trials, 1-s windows at 1-s hop: every window ending at 1..24 s (16 s) lies inside one trial.
-    # By 10-s bin of its end time, per person: first session 9, 10, 5 windows; the second 9, 7.
+    # By 10-s bin (a, a + 10] of its end time, per person: first session 10, 10, 4 windows; the second 10, 6.
     assert [f["online_windows"] for f in r["folds"]] == [24 + 16] * 3
     first, returning, both = r["online_curve_first"], r["online_curve_returning"], r["online_curve"]
-    assert [(c["t_start"], c["n_windows"]) for c in first] == [(0.0, 27), (10.0, 30), (20.0, 15)]
-    assert [(c["t_start"], c["n_windows"]) for c in returning] == [(0.0, 27), (10.0, 21)]
+    assert [(c["t_start"], c["n_windows"]) for c in first] == [(0.0, 30), (10.0, 30), (20.0, 12)]
+    assert [(c["t_start"], c["n_windows"]) for c in returning] == [(0.0, 30), (10.0, 18)]
     # The pooled curve is the two together, bin by bin, and all of them count each fold's correct windows once.
-    assert [(c["t_start"], c["n_windows"]) for c in both] == [(0.0, 54), (10.0, 51), (20.0, 15)]
+    assert [(c["t_start"], c["n_windows"]) for c in both] == [(0.0, 60), (10.0, 48), (20.0, 12)]
     for b in both:
         parts = [c for c in first + returning if c["t_start"] == b["t_start"]]
         assert b["accuracy"] * b["n_windows"] == pytest.approx(sum(c["accuracy"] * c["n_windows"] for c in parts))

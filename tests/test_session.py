@@ -157,14 +157,15 @@ def test_reliability_follows_the_stratum_s_age_and_warm_up_prior_everywhere(uid,
         return keep.predictions, rows, sorted((t, f) for t, f in events if f["event"] == "stratum")
 
     def expected(preds, curve, before=0):
-        """By hand: the n-th clean window leaves n (+ ``before`` resumed) windows learned from; bins of 20."""
+        """By hand: the n-th clean window leaves n (+ ``before`` resumed) windows learned from; bins of 20, each
+        (start, end]: windows 1-20 read the first."""
         out, n = [], before
         for p in preds:
             if p.artifact:
                 out.append((None, None))
                 continue
             n += 1
-            out.append((curve[min(n // 20, len(curve) - 1)], round(n * 0.1, 1)))
+            out.append((curve[min((n - 1) // 20, len(curve) - 1)], round(n * 0.1, 1)))
         return out
 
     def agree(preds, rows, stated):
