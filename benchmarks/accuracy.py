@@ -50,7 +50,7 @@ def _trials_of(folder, mapping, participant):
     return trials if mapping is None else relabel_trials(trials, mapping)
 
 
-def _evaluate(job, fsets, epochs, device, live_pass, class_aware, only):
+def _evaluate(job, fsets, epochs, device, live_pass, class_aware, only, train_seed):
     # One thread per worker: two workers each on its own core beat two threads fighting over both.
     torch.set_num_threads(1)
     seed, norm = job
@@ -59,10 +59,11 @@ def _evaluate(job, fsets, epochs, device, live_pass, class_aware, only):
     if norm == "reference":
         r = reference_report(every_class, list(fset.class_names), mapping, seed, only)
     else:
-        settings = TrainSettings(norm=norm, epochs=epochs, seed=seed, device=device, live_pass=live_pass,
-                                 class_aware=class_aware)
+        settings = TrainSettings(norm=norm, epochs=epochs, seed=seed + train_seed, device=device,
+                                 live_pass=live_pass, class_aware=class_aware)
         r = evaluate(fset, settings, "loso", online=True, dataset="synthetic-seed",
                      session_trials=functools.partial(_trials_of, folder, mapping), only=only)
+        r["seed"], r["train_seed"] = seed, settings.seed  # tables group by the data
     r["data"] = folder.parent.name  # the generator's settings, which parts of one run must share
     r["seconds"] = round(time.perf_counter() - t, 1)
     return r
@@ -163,12 +164,14 @@ def _class_aware(reports) -> str:
 def _print_tables(reports) -> None:
     seeds = list(dict.fromkeys(r["seed"] for r in reports))
     for seed in seeds:
-        r = next(r for r in reports if r["seed"] == seed)
+        mine = [r for r in reports if r["seed"] == seed]
+        r = mine[0]
+        trained = next((r["train_seed"] for r in mine if "train_seed" in r), seed)
         print(f"\nSeed {seed}, data {r['data']}: leave-one-participant-out accuracy, {len(r['classes'])} "
               f"classes, DE features, {r['epochs']} epochs, live pass "
-              f"{'on' if any(r['live_pass'] for r in reports if r['seed'] == seed) else 'off'}, class-aware "
-              f"{_class_aware([r for r in reports if r['seed'] == seed])}\n")
-        _table([r for r in reports if r["seed"] == seed])
+              f"{'on' if any(r['live_pass'] for r in mine) else 'off'}, class-aware {_class_aware(mine)}, "
+              f"training seed {trained}\n")
+        _table(mine)
     if len(seeds) > 1:
         _across_seeds(reports, seeds)
 
@@ -196,6 +199,9 @@ def main() -> None:
     ap.add_argument("--trial-seconds", type=float, help="default 30 s for easy, 240 s (SEED's clips) for seed")
     ap.add_argument("--hop", type=float, default=1.0, help="window hop for features and the online replay, s")
     ap.add_argument("--epochs", type=int, default=100)
+    ap.add_argument("--train-seed", type=int, default=0,
+                    help="training's seed is the data seed plus this: rerun with another value to see what a "
+                         "difference between runs is worth when only the network's start and batch order change")
     ap.add_argument("--norms", default="none,batch,stratified,reference",
                     help="the network's normalizations, and 'reference': a logistic regression on per-session "
                          "z-scores offline and cumulative ones online (benchmarks/zscore_reference.py)")
@@ -256,7 +262,7 @@ def main() -> None:
     jobs = sorted(((s, n) for s in seeds for n in norms), key=lambda j: j[1] != "stratified")
     only = args.folds.split(",") if args.folds else None
     run = functools.partial(_evaluate, fsets=fsets, epochs=args.epochs, device=args.device, live_pass=args.live_pass,
-                            class_aware=CLASS_AWARE[args.class_aware], only=only)
+                            class_aware=CLASS_AWARE[args.class_aware], only=only, train_seed=args.train_seed)
     if args.jobs > 1:
         with ProcessPoolExecutor(args.jobs) as pool:
             done = dict(zip(jobs, pool.map(run, jobs)))
