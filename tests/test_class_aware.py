@@ -1,5 +1,7 @@
 """Class-aware running statistics: a young session that has seen one emotion must not take it for the person's level."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -134,7 +136,10 @@ def test_a_wrong_first_guess_leaves_no_trace_once_faded_and_stays_when_effects_d
                                rtol=1e-12)  # the restart changed nothing
 
 
-def test_a_returning_person_starts_from_earlier_sessions_scaled_as_whole_sessions(rng, tmp_path):
+def test_a_returning_person_starts_from_the_earlier_sessions_windows_as_they_were(rng, tmp_path):
+    """What a session carries into the person's next one is its windows' own moments, effects left in: class-aware
+    residuals would carry the model's wrong guesses along (here every guess is wrong, and the prior does not
+    move). Statistics saved before the plain moments were kept carry their residuals, scaled as whole sessions."""
     within = np.array([0.5, 0.8, 1.0])
     effects = ClassEffects(MEANS, within)
     level, spread = np.array([10.0, -5.0, 3.0]), np.array([2.0, 1.0, 4.0])
@@ -143,15 +148,24 @@ def test_a_returning_person_starts_from_earlier_sessions_scaled_as_whole_session
     residuals = []
     for row, c in zip(x, y):
         first.step(("P", "1"), row)
-        residuals.append(row - np.sqrt(first.moments(("P", "1"))[1] + first.eps) * MEANS[c])
-        first.learn(("P", "1"), row, np.eye(3)[c])
+        wrong = (c + 1) % 3
+        residuals.append(row - np.sqrt(first.moments(("P", "1"))[1] + first.eps) * MEANS[wrong])
+        first.learn(("P", "1"), row, np.eye(3)[wrong])
     first.save(("P", "1"))
     later = StratifiedNormalizer(3, state_dir=tmp_path, signature="s", classes=effects, participant_weight=50)
     prior = later.prior_in_use(("P", "2"))
+    np.testing.assert_allclose(prior.mean, x.mean(0), rtol=1e-9)
+    np.testing.assert_allclose(prior.var, x.var(0), rtol=1e-9)
+    assert prior.weight == 50
+
+    saved = next(tmp_path.glob("P__1.json"))
+    state = json.loads(saved.read_text())
+    saved.write_text(json.dumps({k: v for k, v in state.items() if k != "plain"}))
+    before = StratifiedNormalizer(3, state_dir=tmp_path, signature="s", classes=effects, participant_weight=50)
+    prior = before.prior_in_use(("P", "2"))
     residuals = np.array(residuals)
     np.testing.assert_allclose(prior.mean, residuals.mean(0), rtol=1e-9)
     np.testing.assert_allclose(prior.var, residuals.var(0) / within, rtol=1e-9)
-    assert prior.weight == 50
 
 
 def test_plain_statistics_learn_at_once_and_ignore_the_model(rng):
@@ -317,7 +331,8 @@ def test_auto_keeps_plain_statistics_on_a_tie(rng):
 
     fset = _four_people(rng)
     held = fset.participant == "4"
-    bundle = train_bundle(fset.take(~held), "t", TrainSettings(epochs=2, quiet=True), holdout=0, hop=1.0)
+    bundle = train_bundle(fset.take(~held), "t", TrainSettings(epochs=2, class_aware=False, quiet=True), holdout=0,
+                          hop=1.0)
     choice = choose_class_aware(bundle, fset.take(held))
     assert choice["aware"] == choice["plain"] and choice["chosen"] is False
 

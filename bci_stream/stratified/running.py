@@ -100,6 +100,11 @@ def _state_problem(d, n_features: int) -> str | None:
             return f"{k} holds non-finite numbers"
         if k == "m2" and (v < 0).any():
             return "m2 holds negative numbers"
+    if "plain" in d:
+        plain = d["plain"]
+        problem = _state_problem({"stratum": stratum, **plain} if isinstance(plain, dict) else plain, n_features)
+        if problem is not None:
+            return f"plain: {problem}"
     return None
 
 
@@ -117,6 +122,10 @@ class RunningStats:
         self.halflife = halflife
         self._decay = None if halflife is None else 0.5 ** (1.0 / halflife)
         self.removed: np.ndarray | None = None
+        #: Class-aware statistics also keep the windows' own moments, effects left in: what the stratum's person
+        #: carries into their next session, where a wrong guess must not follow them (:meth:`StratifiedNormalizer.
+        #: prior_for`).
+        self.plain: RunningStats | None = None
 
     @property
     def decay(self) -> float:
@@ -168,7 +177,13 @@ class RunningStats:
             "m2": self.m2.tolist(),
             "halflife": self.halflife,
             **({} if self.removed is None else {"removed": self.removed.tolist()}),
+            **({} if self.plain is None else {"plain": self.plain.to_dict()}),
         }
+
+    @property
+    def finite(self) -> bool:
+        return bool(np.isfinite(self.count) and np.isfinite(self.mean).all() and np.isfinite(self.m2).all()
+                    and (self.plain is None or self.plain.finite))
 
     @classmethod
     def from_dict(cls, d: dict) -> "RunningStats":
@@ -177,6 +192,7 @@ class RunningStats:
         s.mean = np.asarray(d["mean"], np.float64)
         s.m2 = np.asarray(d["m2"], np.float64)
         s.removed = np.asarray(d["removed"], np.float64) if "removed" in d else None
+        s.plain = cls.from_dict(d["plain"]) if "plain" in d else None
         return s
 
 
@@ -249,9 +265,13 @@ class StratifiedNormalizer:
             pooled = RunningStats(self.n_features)
             for other, s in self.strata.items():
                 if other[0] == key[0] and other != key:
-                    pooled.merge(s.count, s.mean, s.m2)
+                    # A session's windows as they were: class-aware residuals would carry its wrong guesses along.
+                    if s.plain is not None:
+                        pooled.merge(s.plain.count, s.plain.mean, s.plain.m2)
+                    else:
+                        pooled.merge(s.count, s.mean, self._m2(s))
             if pooled.count > 1:
-                return Prior(pooled.mean, self._m2(pooled) / pooled.count, self.participant_weight,
+                return Prior(pooled.mean, pooled.m2 / pooled.count, self.participant_weight,
                              None if self.prior is None else self.prior.level)
         return self.prior
 
@@ -303,9 +323,13 @@ class StratifiedNormalizer:
         for row, p in zip(np.atleast_2d(np.asarray(x, np.float64)), np.atleast_2d(probs)):
             effect = self.classes.effect(self.moments(key)[1], self.eps, p)
             s = self.stats(key)
+            if s.plain is None and s.count == 0:  # not for statistics saved before they were kept
+                s.plain = RunningStats(self.n_features, self.halflife)
             removed = np.zeros_like(effect) if s.removed is None else s.removed * s.decay
             s.update(row - effect + (1.0 - kept) * removed)
             s.removed = kept * removed + effect
+            if s.plain is not None:
+                s.plain.update(row)
 
     def warming_up(self, key: Stratum) -> bool:
         """True while the population prior still weighs more than the stratum's own windows."""
@@ -336,7 +360,7 @@ class StratifiedNormalizer:
         out = []
         for k in keys:
             s = self.strata[k]
-            if not (np.isfinite(s.count) and np.isfinite(s.mean).all() and np.isfinite(s.m2).all()):
+            if not s.finite:
                 if k not in self._unsaveable:
                     self._unsaveable.add(k)
                     log.warning("statistics of stratum %s/%s are not finite: not saved, %s keeps the last good ones",
