@@ -616,12 +616,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also train on each session replayed in random trial order through running statistics, "
                             "as the live path normalizes (stratified only; off by default, as Fdez et al. 2021 "
                             "trained: it cost the calibrated benchmark 2 points, at twice the time)")
-        t.add_argument("--class-aware", nargs="?", const="on", default="off", choices=("on", "off", "auto"),
+        t.add_argument("--class-aware", nargs="?", const="on", default="on", choices=("on", "off", "auto"),
                        help="live input statistics leave out each window's emotion as the model judges it, so a "
                             "session that has seen one emotion does not take it for the person's level (stratified "
                             "only; what is left out fades back in with a half-life as long as the training clips, "
-                            "so a wrong guess does not stick; off by default until the full-size benchmark has "
-                            "measured it, see the README); "
+                            "so a wrong guess does not stick; on by default, see the README); "
                             "auto: on or off, whichever decodes held-out training participants better online")
         t.add_argument("--no-class-aware", dest="class_aware", action="store_const", const="off",
                        help="the same as --class-aware off")

@@ -212,9 +212,11 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--live-pass", action=argparse.BooleanOptionalAction, default=TrainSettings.live_pass,
                     help="train stratified models on live-order replays too (default: off, as train does)")
-    ap.add_argument("--class-aware", choices=tuple(CLASS_AWARE), default="off",
-                    help="stratified models' live statistics: plain (off), class-aware (on), or either, chosen per "
-                         "fold on 20 %% of its training participants held out (auto, nested: one more model a fold)")
+    ap.add_argument("--class-aware", choices=tuple(CLASS_AWARE),
+                    default={v: k for k, v in CLASS_AWARE.items()}[TrainSettings.class_aware],
+                    help="stratified models' live statistics: plain (off), class-aware (on; the default, as train "
+                         "does), or either, chosen per fold on 20 %% of its training participants held out (auto, "
+                         "nested: one more model a fold)")
     ap.add_argument("--folds", help="hold out only these participants, e.g. 1,2,3 (default: all); write --report "
                                     "and join the parts with --merge")
     ap.add_argument("--merge", nargs="+", metavar="REPORT", help="print the tables of these --report files joined, "

@@ -18,8 +18,9 @@ from bci_stream.stream import Chunk
 from bci_stream.training import TrainSettings
 from conftest import Keep, cli_run
 
-#: What stratified LOSO reaches online on this fixture, as measured, with margin (chance is 1/3).
-ONLINE_FLOOR = 0.6
+#: What stratified LOSO reaches online on this fixture, with margin (chance is 1/3): measured 0.64 with the default
+#: class-aware statistics, 0.67 with plain ones (its 8-s clips are where class-aware statistics do worst).
+ONLINE_FLOOR = 0.55
 
 
 def _trials(participants):

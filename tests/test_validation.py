@@ -170,7 +170,7 @@ def test_view_attach_refuses_options_that_only_a_pipeline_it_runs_would_use():
         "chose its own (switch its stratum with run --control)"]
 
 
-@pytest.mark.parametrize("flags, expected", [([], False), (["--class-aware"], True), (["--class-aware", "on"], True),
+@pytest.mark.parametrize("flags, expected", [([], True), (["--class-aware"], True), (["--class-aware", "on"], True),
                                              (["--class-aware", "off"], False), (["--no-class-aware"], False),
                                              (["--class-aware", "auto"], "auto")])
 def test_class_aware_flags(flags, expected):
