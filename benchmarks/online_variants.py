@@ -214,7 +214,8 @@ def table(results: list[dict], variants: list[str]) -> None:
 
     offline = np.array([r["offline"] for r in results])
     offline_first = np.mean([r["offline_first"] for r in results])
-    bins = 300 // BIN
+    shortest = min(len(r[v][0][0]) for r in results for v in variants)  # a new person's first session, 1-s hop
+    bins = min(300 // BIN, -(-shortest // BIN))  # no empty bins at the end of short sessions
     print(f"{'variant':<16}{'online':>15}{'-offline':>10}{'first sess.':>13}{'returning':>11}"
           f"{f'first {FIRST_SECONDS} s':>12}   first session by {BIN} s: " + " ".join(f"{b * BIN:>4}" for b in range(bins)))
     print(f"{'offline':<16}{offline.mean():>8.3f} ± {sd(offline):.3f}{'':>34}{offline_first:>12.3f}")
