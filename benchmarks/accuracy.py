@@ -43,6 +43,8 @@ from zscore_reference import reference_report
 
 #: The span of a new person's first session that the tables score on its own.
 FIRST_SECONDS = 60
+#: TrainSettings.class_aware -> its --class-aware value.
+CLASS_AWARE_FLAG = {v: k for k, v in CLASS_AWARE.items()}
 
 
 def _trials_of(folder, mapping, participant):
@@ -158,7 +160,7 @@ def _across_seeds(reports, seeds) -> None:
 def _class_aware(reports) -> str:
     """The stratified models' --class-aware (off in reports from before the option)."""
     setting = next((r.get("class_aware", False) for r in reports if r["norm"] == "stratified"), None)
-    return {None: "-", **{v: k for k, v in CLASS_AWARE.items()}}[setting]
+    return {None: "-", **CLASS_AWARE_FLAG}[setting]
 
 
 def _print_tables(reports) -> None:
@@ -213,7 +215,7 @@ def main() -> None:
     ap.add_argument("--live-pass", action=argparse.BooleanOptionalAction, default=TrainSettings.live_pass,
                     help="train stratified models on live-order replays too (default: off, as train does)")
     ap.add_argument("--class-aware", choices=tuple(CLASS_AWARE),
-                    default={v: k for k, v in CLASS_AWARE.items()}[TrainSettings.class_aware],
+                    default=CLASS_AWARE_FLAG[TrainSettings.class_aware],
                     help="stratified models' live statistics: plain (off), class-aware (on; the default, as train "
                          "does), or either, chosen per fold on 20 %% of its training participants held out (auto, "
                          "nested: one more model a fold)")
