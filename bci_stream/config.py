@@ -25,7 +25,7 @@ from pathlib import Path
 
 from bci_stream.artifacts import ArtifactRule
 from bci_stream.quality import Thresholds
-from bci_stream.stratified import NAME_RULE, name_problem
+from bci_stream.stratified import ANONYMOUS, NAME_RULE, name_problem
 
 
 class ConfigError(ValueError):
@@ -49,7 +49,7 @@ SCHEMA: dict[str, dict[str, tuple]] = {
     "": {
         "source": (lambda v: isinstance(v, str), "a string", "required"),
         "model": (lambda v: isinstance(v, str), "a path", "the bundled model matching the source"),
-        "participant": (_name, f"a name of {NAME_RULE}", "anonymous"),
+        "participant": (_name, f"a name of {NAME_RULE}", ANONYMOUS),
         "session": (_name, f"a name of {NAME_RULE}", "1, or a fresh id without a participant"),
         "window": (lambda v: _number(v) and v > 0, "seconds > 0", "the model's"),
         "hop": (lambda v: _number(v) and v > 0, "seconds > 0", "the model's"),

@@ -17,7 +17,7 @@ from bci_stream.channels import ChannelMap
 from bci_stream.filters import CausalFilter, FilterSpec
 from bci_stream.health import StreamHealth
 from bci_stream.population import log_linear_pool
-from bci_stream.stratified import Strata
+from bci_stream.stratified import ANONYMOUS, Strata
 from bci_stream.stream import UNITS, Chunk, StreamInfo
 from bci_stream.timing import StageTimer
 from bci_stream.windower import Windower
@@ -92,7 +92,7 @@ class Pipeline:
         self,
         info: StreamInfo,
         bundle: ModelBundle,
-        participant="anonymous",
+        participant=ANONYMOUS,
         session="1",
         window: float | None = None,
         hop: float | None = None,

@@ -22,12 +22,10 @@ from bci_stream.filters import FilterSpec, check_overrides
 from bci_stream.outlets import PredictionOutlet
 from bci_stream.pipeline import Pipeline, Sink
 from bci_stream.quality import FLAT, NONFINITE, RAILED, QualityMonitor, QualityReport, Thresholds
-from bci_stream.stratified import Checkpoints
+from bci_stream.stratified import ANONYMOUS, Checkpoints
 from bci_stream.stream import GENERATED, Chunk, StreamInfo
 
 log = logging.getLogger("bci_stream.session")
-
-ANONYMOUS = "anonymous"
 
 
 def default_stratum(participant: str | None, session: str | None) -> tuple[str, str]:

@@ -78,7 +78,8 @@ def _lookup(curve, age):
 
 def test_bci_stream_run_states_reliability_on_its_status_stream_and_log(uid, tmp_path):
     """A real run over LSL: the status stream's stratum statements and the log carry the curve's value at the
-    stratum's age; a returning person's session (with saved statistics of their first) reads the returning curve."""
+    stratum's age; a returning person's session (with saved statistics of their first) reads the returning curve.
+    Runs that name no participant are strangers to each other: the second of two reads a new person's curve."""
     shipped = default_bundle_for(StreamInfo("s", SEED62, 200.0))
     curve = {"bin_seconds": 1.0, "hop": 0.1, "participants": ["x"],
              "first": [{"t_start": 0.0, "accuracy": 0.41, "n_windows": 9}, {"t_start": 3.0, "accuracy": 0.62, "n_windows": 9},
@@ -86,10 +87,12 @@ def test_bci_stream_run_states_reliability_on_its_status_stream_and_log(uid, tmp
              "returning": [{"t_start": 0.0, "accuracy": 0.55, "n_windows": 9}, {"t_start": 3.0, "accuracy": 0.97,
                                                                               "n_windows": 9}]}
     model = dataclasses.replace(shipped, report={**shipped.report, "reliability": curve}).save(tmp_path / "m.pt")
-    for session, which, prefix in (("1", "first", uid), ("2", "returning", f"{uid}b")):
-        log = tmp_path / f"{session}.jsonl"
-        proc = cli("run", "--source", "synthetic:seed62", "--model", model, "--name", prefix, "--participant", "P1",
-                   "--session", session, "--state-dir", tmp_path / "state", "--log", log, "--duration", 8, "-q")
+    runs = ((["--participant", "P1", "--session", "1"], "first"),
+            (["--participant", "P1", "--session", "2"], "returning"), ([], "first"), ([], "first"))
+    for k, (stratum, which) in enumerate(runs):
+        prefix, log = f"{uid}{k}", tmp_path / f"{k}.jsonl"
+        proc = cli("run", "--source", "synthetic:seed62", "--model", model, "--name", prefix, *stratum,
+                   "--state-dir", tmp_path / "state", "--log", log, "--duration", 8, "-q")
         try:
             status = _inlet("name", f"{prefix}-status")
             stated = []

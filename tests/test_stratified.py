@@ -195,6 +195,23 @@ def test_a_participants_earlier_session_becomes_the_prior_once_it_has_two_window
             assert prior is population
 
 
+def test_runs_that_name_no_participant_start_from_the_population_not_from_each_other(tmp_path, rng):
+    """A run without --participant is stratum ("anonymous", start time): two such runs may be two people, so the
+    second must not take the first's statistics for its own history, in a new process or in the same one."""
+    population = Prior(np.zeros(2), np.ones(2), 5.0)
+    first = StratifiedNormalizer(2, population, participant_weight=1.0, state_dir=tmp_path, signature="s")
+    first.update(("anonymous", "20261207T080000"), rng.normal(3, 1, (50, 2)))
+    first.save()
+    assert (tmp_path / "anonymous__20261207T080000.json").exists()  # still saved: `--session` may resume it
+    later = StratifiedNormalizer(2, population, participant_weight=1.0, state_dir=tmp_path, signature="s")
+    assert later.prior_for(("anonymous", "20261207T090000")) is population
+    assert first.prior_for(("anonymous", "20261207T090000")) is population
+    # A named participant in the same folder still starts from their earlier session.
+    x = rng.normal(-2, 1, (50, 2))
+    first.update(("anonymous-not", "1"), x)
+    assert first.prior_for(("anonymous-not", "2")).mean == pytest.approx(x.mean(0))
+
+
 def test_a_prior_of_no_weight_leaves_the_stratum_its_own_statistics(rng):
     n = StratifiedNormalizer(2, Prior(np.ones(2), np.ones(2), 0.0))
     mean, var = n.moments(("P", "1"))

@@ -29,6 +29,9 @@ log = logging.getLogger("bci_stream.stratified")
 
 Stratum = tuple[str, str]
 
+#: The participant of a run that names none: no one in particular, so its sessions are nobody's history.
+ANONYMOUS = "anonymous"
+
 #: What a participant or session name given by a person or a control marker may be.
 NAME_RULE = "1 to 64 printable characters, none of them / or \\"
 #: Longest piece of a state file's name one name becomes; with the tempfile's additions a name stays < 255 bytes.
@@ -254,8 +257,9 @@ class StratifiedNormalizer:
         self.stats(key).update(x)
 
     def prior_for(self, key: Stratum) -> Prior | None:
-        """The participant's other sessions pooled, if any were seen; else the population prior."""
-        if self.participant_weight > 0:
+        """The participant's other sessions pooled, if any were seen; else the population prior. Runs that name no
+        participant (:data:`ANONYMOUS`) are strangers to each other: each starts from the population."""
+        if self.participant_weight > 0 and key[0] != ANONYMOUS:
             if self.state_dir is not None and self.state_dir.is_dir():
                 known = {self._path(k) for k in (key, *self.strata)}  # never read: ``key``'s may be --fresh's
                 for path in self.state_dir.glob(_file_part(key[0]) + "__*.json"):
