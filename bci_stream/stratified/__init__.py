@@ -11,11 +11,11 @@ from bci_stream.stratified.classes import ClassEffects
 from bci_stream.stratified.layers import LiveStrata, StratifiedNorm
 from bci_stream.stratified.moments import (HIDDEN_EPS, INPUT_EPS, Level, batch_zscore, causal_zscore, pool,
                                            population_prior, stratum_moments, zscore)
-from bci_stream.stratified.running import (ANONYMOUS, NAME_RULE, Prior, RunningStats, StratifiedNormalizer, Stratum, check_name,
-                                           name_problem, stratum_key)
+from bci_stream.stratified.running import (ANONYMOUS, NAME_RULE, Prior, RunningStats, StratifiedNormalizer, Stratum,
+                                           check_name, name_problem, stratum_key)
 from bci_stream.stratified.strata import Checkpoints, Step, Strata
 
-__all__ = ["ANONYMOUS", "HIDDEN_EPS", "INPUT_EPS", "Level", "NAME_RULE", "Checkpoints", "ClassEffects", "LiveStrata", "Prior",
-           "RunningStats", "Step", "Strata", "StratifiedNorm", "StratifiedNormalizer", "Stratum", "batch_zscore",
-           "causal_zscore", "check_name", "name_problem", "pool", "population_prior", "stratum_key", "stratum_moments",
-           "zscore"]
+__all__ = ["ANONYMOUS", "HIDDEN_EPS", "INPUT_EPS", "Level", "NAME_RULE", "Checkpoints", "ClassEffects", "LiveStrata",
+           "Prior", "RunningStats", "Step", "Strata", "StratifiedNorm", "StratifiedNormalizer", "Stratum",
+           "batch_zscore", "causal_zscore", "check_name", "name_problem", "pool", "population_prior", "stratum_key",
+           "stratum_moments", "zscore"]
